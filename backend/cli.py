@@ -1,0 +1,92 @@
+"""Command line of the backend: migrate, seed, serve, demo and scheduled jobs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from backend.config import REPO_ROOT, get_settings
+from backend.db import get_engine, session_factory, utcnow
+from backend.migrate import upgrade_to_head
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.cli", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations")
+    seed = commands.add_parser("seed", help="load the deterministic demo data")
+    seed.add_argument("--reset", action="store_true", help="drop everything first")
+    serve = commands.add_parser("serve", help="run the backend API")
+    demo = commands.add_parser("demo", help="migrate, seed and serve the demo")
+    for command in (serve, demo):
+        command.add_argument("--host", default=None)
+        command.add_argument("--port", type=int, default=None)
+    commands.add_parser("break-promises", help="mark promises whose day has passed as broken")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    settings = get_settings()
+    if args.command == "migrate":
+        _migrate(settings.database_url)
+    elif args.command == "seed":
+        _seed(settings.database_url, reset=args.reset)
+    elif args.command == "serve":
+        _serve(args.host or settings.host, args.port or settings.port)
+    elif args.command == "demo":
+        _seed(settings.database_url, reset=True)
+        _print_demo_guide(args.host or settings.host, args.port or settings.port)
+        _serve(args.host or settings.host, args.port or settings.port)
+    elif args.command == "break-promises":
+        from backend.promises.service import break_overdue
+
+        with session_factory(get_engine())() as db_session:
+            broken = break_overdue(db_session=db_session, now=utcnow())
+        print(f"{len(broken)} promise(s) marked broken")
+    return 0
+
+
+def _migrate(database_url: str) -> None:
+    if database_url.startswith("sqlite:///"):
+        (REPO_ROOT / "var").mkdir(exist_ok=True)
+    upgrade_to_head(database_url)
+
+
+def _seed(database_url: str, *, reset: bool) -> None:
+    from backend.seed import seed
+
+    if reset:
+        from alembic import command
+
+        from backend.migrate import alembic_config
+
+        _migrate(database_url)
+        command.downgrade(alembic_config(database_url), "base")
+    _migrate(database_url)
+    with session_factory(get_engine())() as db_session:
+        seed(db_session=db_session, now=utcnow())
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run("backend.main:app", host=host, port=port, log_level="info")
+
+
+def _print_demo_guide(host: str, port: int) -> None:
+    from backend.seed import DEMO_PERSONAS
+
+    print(f"\nBackend API: http://{host}:{port}/docs  (service token: ACORDO_SERVICE_TOKEN)")
+    print("Demo debtors (verify with the last 4 document characters and the birth date):")
+    for persona in DEMO_PERSONAS:
+        suffix = "".join(ch for ch in persona.document if ch.isalnum())[-4:]
+        print(
+            f"  {persona.full_name:<14} {persona.language.value:<6} {suffix}  "
+            f"{persona.birth_date.isoformat()}"
+        )
+    print()
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

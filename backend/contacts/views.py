@@ -1,0 +1,96 @@
+"""Routes about one sender on one channel: verification, summary, language, opt-out, CSAT."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from backend.contacts import service as contacts
+from backend.db import SessionDep
+from backend.debtors import service as debtors
+from backend.debtors.schemas import DebtorSummary
+from backend.deps import ContactDep, Now, SettingsDep, VerifiedDep
+from backend.enums import Language
+from backend.feedback import service as feedback
+from backend.feedback.schemas import CsatCreate
+
+router = APIRouter(prefix="/contacts/{channel}/{external_id}", tags=["contacts"])
+
+
+# What a sender types to prove who they are.
+class VerificationAttempt(BaseModel):
+    document_suffix: str = Field(min_length=1, max_length=16, examples=["8901"])
+    birth_date: date
+
+
+class LanguageChange(BaseModel):
+    language: Language
+
+
+class ContactRead(BaseModel):
+    channel: str
+    external_id: str
+    known_debtor: bool
+    verified: bool
+    language: Language | None
+    opted_out: bool
+
+
+@router.post("/verification", response_model=DebtorSummary)
+def verify(
+    attempt: VerificationAttempt,
+    contact: ContactDep,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    now: Now,
+) -> DebtorSummary:
+    debtor = contacts.verify(
+        db_session=db_session,
+        contact=contact,
+        document_suffix=attempt.document_suffix,
+        birth_date=attempt.birth_date,
+        settings=settings,
+        now=now,
+    )
+    return debtors.summary(db_session=db_session, debtor=debtor, now=now)
+
+
+@router.get("", response_model=ContactRead)
+def read_contact(contact: ContactDep, settings: SettingsDep, now: Now) -> ContactRead:
+    """What may be said about a sender before verification: nothing about any debt."""
+    return ContactRead(
+        channel=contact.channel.value,
+        external_id=contact.external_id,
+        known_debtor=contact.debtor_id is not None,
+        verified=contacts.is_verified(contact=contact, settings=settings, now=now),
+        language=contact.language,
+        opted_out=contact.opted_out_at is not None,
+    )
+
+
+@router.get("/summary", response_model=DebtorSummary)
+def summary(verified: VerifiedDep, db_session: SessionDep, now: Now) -> DebtorSummary:
+    return debtors.summary(db_session=db_session, debtor=verified.debtor, now=now)
+
+
+@router.put("/language", status_code=status.HTTP_204_NO_CONTENT)
+def set_language(change: LanguageChange, contact: ContactDep, db_session: SessionDep) -> None:
+    contacts.set_language(db_session=db_session, contact=contact, language=change.language)
+
+
+@router.post("/opt-out", status_code=status.HTTP_204_NO_CONTENT)
+def opt_out(contact: ContactDep, db_session: SessionDep, now: Now) -> None:
+    contacts.opt_out(db_session=db_session, contact=contact, now=now)
+
+
+@router.delete("/opt-out", status_code=status.HTTP_204_NO_CONTENT)
+def opt_in(contact: ContactDep, db_session: SessionDep) -> None:
+    contacts.opt_in(db_session=db_session, contact=contact)
+
+
+@router.post("/csat", status_code=status.HTTP_201_CREATED)
+def record_csat(csat: CsatCreate, contact: ContactDep, db_session: SessionDep) -> dict:
+    score = feedback.record_score(db_session=db_session, contact=contact, csat=csat)
+    return {"id": score.id, "score": score.score}

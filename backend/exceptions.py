@@ -1,0 +1,62 @@
+"""Domain errors, mapped to HTTP responses in one place (`backend.main`).
+
+DomainError                     every error a client can act on; has a reason code
+├── NotFound                    404: unknown debtor, contact, debt, plan
+├── NotVerified                 403: the contact has not proved who they are (or it expired)
+├── VerificationFailed          422: wrong document digits or birth date
+├── VerificationLocked          423: too many failed attempts; a human must help
+├── Conflict                    409: the state does not allow it (active plan, key reuse...)
+├── PolicyViolation             422: outside the negotiation policy; may carry counter-offers
+└── InvalidRequest              422: well-formed but meaningless input (dates, amounts)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status_code = 400
+    reason_code = "domain_error"
+
+    def __init__(self, message: str, *, reason_code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason_code:
+            self.reason_code = reason_code
+        self.details = details
+
+
+class NotFound(DomainError):
+    status_code = 404
+    reason_code = "not_found"
+
+
+class NotVerified(DomainError):
+    status_code = 403
+    reason_code = "identity_not_verified"
+
+
+class VerificationFailed(DomainError):
+    status_code = 422
+    reason_code = "verification_failed"
+
+
+class VerificationLocked(DomainError):
+    status_code = 423
+    reason_code = "verification_locked"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    reason_code = "conflict"
+
+
+class PolicyViolation(DomainError):
+    status_code = 422
+    reason_code = "policy_violation"
+
+
+class InvalidRequest(DomainError):
+    status_code = 422
+    reason_code = "invalid_request"

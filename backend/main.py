@@ -1,0 +1,78 @@
+"""The backend service: FastAPI app, routers and the one place errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from backend.contacts.views import router as contacts_router
+from backend.debts.views import router as debts_router
+from backend.deps import require_service_token
+from backend.exceptions import DomainError
+from backend.payments.views import router as payments_router
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Acordo collections backend",
+        version="0.1.0",
+        description=(
+            "Debtors, debts, negotiation policies and payment plans. The bot proposes; this "
+            "service decides. Every route under /api/v1 needs the service token as a Bearer "
+            "token."
+        ),
+    )
+    protected = [Depends(require_service_token)]
+    for router in (contacts_router, debts_router, payments_router):
+        app.include_router(router, prefix=API_PREFIX, dependencies=protected)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    return app
+
+
+def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    body = {"reason_code": exc.reason_code, "message": exc.message, **exc.details}
+    return JSONResponse(status_code=exc.status_code, content={"detail": body})
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        {"field": ".".join(str(part) for part in error["loc"][1:]), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+    message = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": {"reason_code": "invalid_request", "message": message, "errors": problems}
+        },
+    )
+
+
+def _database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
+    log.error("database unavailable: %s", exc.orig.__class__.__name__)
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": {
+                "reason_code": "service_unavailable",
+                "message": "the database is unavailable; try again shortly",
+            }
+        },
+    )
+
+
+app = create_app()

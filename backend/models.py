@@ -1,0 +1,32 @@
+"""Every table, imported in one place so that mappers and migrations see the whole schema."""
+
+from backend.contacts.models import ChannelContact
+from backend.creditors.models import Creditor
+from backend.db import Base
+from backend.debtors.models import Debtor
+from backend.debts.models import Debt, DebtStatus
+from backend.disputes.models import Dispute
+from backend.feedback.models import CsatScore
+from backend.interactions.models import Interaction
+from backend.negotiation.models import NegotiationPolicy
+from backend.payments.models import Payment, PaymentClaim
+from backend.plans.models import Installment, PaymentPlan
+from backend.promises.models import PromiseToPay
+
+__all__ = [
+    "Base",
+    "ChannelContact",
+    "Creditor",
+    "CsatScore",
+    "Debt",
+    "DebtStatus",
+    "Debtor",
+    "Dispute",
+    "Installment",
+    "Interaction",
+    "NegotiationPolicy",
+    "Payment",
+    "PaymentClaim",
+    "PaymentPlan",
+    "PromiseToPay",
+]

@@ -1,0 +1,151 @@
+"""Promises to pay: made within the policy, kept by payments, broken when their day passes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.debts import service as debts
+from backend.debts.models import Debt, DebtStatus
+from backend.enums import Actor, Channel
+from backend.exceptions import Conflict, InvalidRequest, PolicyViolation
+from backend.interactions.service import record
+from backend.money import InvalidAmount, to_decimal, to_minor
+from backend.negotiation.engine import ReasonCode
+from backend.negotiation.reasons import REASON_MESSAGES
+from backend.payments.models import Payment
+from backend.promises.models import PromiseStatus, PromiseToPay
+from backend.promises.schemas import PromiseCreate
+
+
+def paid_so_far(*, db_session: Session, debt: Debt) -> int:
+    query = select(func.coalesce(func.sum(Payment.amount_minor - Payment.overpaid_minor), 0))
+    return db_session.scalar(query.where(Payment.debt_id == debt.id)) or 0
+
+
+def make(
+    *,
+    db_session: Session,
+    debt: Debt,
+    promise: PromiseCreate,
+    channel: Channel | None,
+    now: datetime,
+) -> PromiseToPay:
+    try:
+        amount_minor = to_minor(promise.amount, debt.currency)
+    except InvalidAmount as exc:
+        raise InvalidRequest(str(exc), reason_code="invalid_amount") from exc
+    debts.lock_for_update(db_session=db_session, debt=debt)
+    _refuse_by_state(db_session, debt)
+    if amount_minor > debt.outstanding_minor:
+        balance = to_decimal(debt.outstanding_minor, debt.currency)
+        raise InvalidRequest(
+            f"the promise is above the balance of {balance}",
+            reason_code="amount_exceeds_balance",
+        )
+    policy = debts.policy_for(db_session=db_session, debt=debt).limits()
+    today = debts.local_today(debt.debtor, now)
+    if promise.promised_date < today:
+        raise InvalidRequest(
+            REASON_MESSAGES[ReasonCode.START_DATE_IN_PAST],
+            reason_code=ReasonCode.START_DATE_IN_PAST.value,
+        )
+    latest = today + timedelta(days=policy.max_days_to_first_payment)
+    if promise.promised_date > latest:
+        raise PolicyViolation(
+            REASON_MESSAGES[ReasonCode.FIRST_PAYMENT_TOO_LATE],
+            reason_code=ReasonCode.FIRST_PAYMENT_TOO_LATE.value,
+            latest_date=latest.isoformat(),
+        )
+    if debts.broken_promise_count(db_session=db_session, debt=debt) > policy.max_broken_promises:
+        raise PolicyViolation(
+            REASON_MESSAGES[ReasonCode.TOO_MANY_BROKEN_PROMISES],
+            reason_code=ReasonCode.TOO_MANY_BROKEN_PROMISES.value,
+        )
+    created = PromiseToPay(
+        debt_id=debt.id,
+        amount_minor=amount_minor,
+        paid_before_minor=paid_so_far(db_session=db_session, debt=debt),
+        promised_date=promise.promised_date,
+        status=PromiseStatus.ACTIVE,
+        channel=channel,
+    )
+    db_session.add(created)
+    db_session.flush()
+    record(
+        db_session=db_session,
+        event="promise.made",
+        actor=Actor.DEBTOR,
+        debtor_id=debt.debtor_id,
+        debt_id=debt.id,
+        channel=channel,
+        data={
+            "promise_id": created.id,
+            "amount_minor": amount_minor,
+            "promised_date": promise.promised_date.isoformat(),
+        },
+    )
+    db_session.commit()
+    return created
+
+
+def _refuse_by_state(db_session: Session, debt: Debt) -> None:
+    debts.refuse_if_closed(debt)
+    if debt.status is DebtStatus.DISPUTED:
+        raise Conflict(
+            REASON_MESSAGES[ReasonCode.DEBT_DISPUTED], reason_code=ReasonCode.DEBT_DISPUTED.value
+        )
+    if debts.active_plan(db_session=db_session, debt=debt) is not None:
+        raise Conflict(
+            REASON_MESSAGES[ReasonCode.PLAN_ALREADY_ACTIVE],
+            reason_code=ReasonCode.PLAN_ALREADY_ACTIVE.value,
+        )
+    if debts.active_promise(db_session=db_session, debt=debt) is not None:
+        raise Conflict(
+            "the debt already has an active promise to pay", reason_code="promise_already_active"
+        )
+
+
+def settle_if_kept(*, db_session: Session, debt: Debt, now: datetime) -> PromiseToPay | None:
+    """Mark the debt's active promise kept once payments since it reach its amount."""
+    promise = debts.active_promise(db_session=db_session, debt=debt)
+    if promise is None:
+        return None
+    paid_since = paid_so_far(db_session=db_session, debt=debt) - promise.paid_before_minor
+    if paid_since >= promise.amount_minor or debt.outstanding_minor == 0:
+        promise.status = PromiseStatus.KEPT
+        promise.resolved_at = now
+        record(
+            db_session=db_session,
+            event="promise.kept",
+            actor=Actor.SYSTEM,
+            debtor_id=debt.debtor_id,
+            debt_id=debt.id,
+            data={"promise_id": promise.id},
+        )
+        return promise
+    return None
+
+
+def break_overdue(*, db_session: Session, now: datetime) -> list[PromiseToPay]:
+    """Mark active promises broken once their date has passed in the debtor's time zone."""
+    broken = []
+    query = select(PromiseToPay).where(PromiseToPay.status == PromiseStatus.ACTIVE)
+    for promise in db_session.scalars(query):
+        debt = db_session.get(Debt, promise.debt_id)
+        if promise.promised_date < debts.local_today(debt.debtor, now):
+            promise.status = PromiseStatus.BROKEN
+            promise.resolved_at = now
+            record(
+                db_session=db_session,
+                event="promise.broken",
+                actor=Actor.SYSTEM,
+                debtor_id=debt.debtor_id,
+                debt_id=debt.id,
+                data={"promise_id": promise.id},
+            )
+            broken.append(promise)
+    db_session.commit()
+    return broken
