@@ -29,8 +29,13 @@ class Actor(str, enum.Enum):
     SYSTEM = "system"
 
 
-def string_enum(enum_class: type[enum.Enum], length: int = 24) -> sa.Enum:
-    """A portable column type storing an enum's values (not its names) as VARCHAR."""
+def string_enum(
+    enum_class: type[enum.Enum], length: int = 24, *, name: str | None = None
+) -> sa.Enum:
+    """A portable column type storing an enum's values (not its names) as VARCHAR.
+
+    `name` names the CHECK constraint; give one when a table has two columns of one enum.
+    """
     return sa.Enum(
         enum_class,
         native_enum=False,
@@ -38,5 +43,5 @@ def string_enum(enum_class: type[enum.Enum], length: int = 24) -> sa.Enum:
         length=length,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
-        name=enum_class.__name__.lower(),
+        name=name or enum_class.__name__.lower(),
     )

@@ -49,7 +49,9 @@ class Debt(Base):
     due_date: Mapped[date] = mapped_column(Date)
     status: Mapped[DebtStatus] = mapped_column(string_enum(DebtStatus, 16))
     # Kept while a dispute pauses collection, to return to when it is resolved.
-    status_before_dispute: Mapped[DebtStatus | None] = mapped_column(string_enum(DebtStatus, 16))
+    status_before_dispute: Mapped[DebtStatus | None] = mapped_column(
+        string_enum(DebtStatus, 16, name="status_before_dispute")
+    )
     late_interest_monthly_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal(0))
     late_fee_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal(0))
     # Bumped by every write that must not interleave with another (see `lock_for_update`).

@@ -226,7 +226,7 @@ def upgrade() -> None:
                 "disputed",
                 "paid",
                 "written_off",
-                name="debtstatus",
+                name="status_before_dispute",
                 native_enum=False,
                 create_constraint=True,
                 length=16,
