@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,13 +84,17 @@ def settings(engine) -> Settings:
 
 
 class Clock:
-    """The time the API believes it is; real time unless a test sets it."""
+    """The time the API believes it is: today at 15:00 UTC unless a test sets another.
+
+    At that hour it is the same calendar day in every demo time zone (São Paulo to Rome), so
+    `date.today()` in a test is also the debtor's local today.
+    """
 
     def __init__(self) -> None:
-        self.fixed: datetime | None = None
+        self.fixed = datetime.combine(date.today(), time(15, 0), tzinfo=timezone.utc)
 
     def now(self) -> datetime:
-        return self.fixed or datetime.now(timezone.utc)
+        return self.fixed
 
 
 @pytest.fixture
