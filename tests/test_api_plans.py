@@ -147,38 +147,37 @@ def test_accepting_an_allowed_plan_creates_it_once(client, db_session):
     assert summary["debts"][0]["active_plan"]["id"] == plan["id"]
 
 
+def race(client, base, asks):
+    """Post every (installments, key) ask at the same moment; return the status codes."""
+    barrier = threading.Barrier(len(asks))
+    statuses: list[int] = []
+
+    def accept(count, key):
+        barrier.wait()
+        response = client.post(
+            f"{base}/plans", json={"installments": count}, headers={"Idempotency-Key": key}
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=accept, args=ask) for ask in asks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return sorted(statuses)
+
+
 def test_concurrent_acceptance_leaves_exactly_one_active_plan(client, db_session):
     base, debt = verified(client, db_session)
-    rounds, results = 2, []
-    for round_number in range(rounds):
-        barrier = threading.Barrier(2)
-        statuses: list[int] = []
+    active_plans = select(func.count()).where(
+        PaymentPlan.debt_id == debt.id, PaymentPlan.status == PlanStatus.ACTIVE
+    )
 
-        def accept(count, key):
-            barrier.wait()
-            response = client.post(
-                f"{base}/plans", json={"installments": count}, headers={"Idempotency-Key": key}
-            )
-            statuses.append(response.status_code)
-
-        threads = [
-            threading.Thread(target=accept, args=(count, f"race-{round_number}-{count}"))
-            for count in (4, 5)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        results.append(sorted(statuses))
-        active = db_session.scalar(
-            select(func.count()).where(
-                PaymentPlan.debt_id == debt.id, PaymentPlan.status == PlanStatus.ACTIVE
-            )
-        )
-        assert active == 1
-
-    assert results[0] == [201, 409]
-    assert results[1] == [409, 409]  # the debt already has its plan
+    assert race(client, base, [(4, "race-1-a"), (5, "race-1-b")]) == [201, 409]
+    assert db_session.scalar(active_plans) == 1
+    # Once the debt has its plan, racing again changes nothing.
+    assert race(client, base, [(4, "race-2-a"), (5, "race-2-b")]) == [409, 409]
+    assert db_session.scalar(active_plans) == 1
 
 
 def test_a_lump_sum_within_the_discount_settles(client, db_session):
