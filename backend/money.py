@@ -12,11 +12,15 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, Invali
 
 from babel.numbers import get_currency_precision, list_currencies
 
+from backend.exceptions import InvalidRequest
+
 SUPPORTED_CURRENCIES = frozenset(list_currencies())
 
 
-class InvalidAmount(ValueError):
+class InvalidAmount(InvalidRequest):
     """An amount that cannot be represented exactly in its currency."""
+
+    reason_code = "invalid_amount"
 
 
 def currency_exponent(currency: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -126,7 +127,7 @@ def _count_failure(
     debtor: Debtor | None,
     settings: Settings,
     now: datetime,
-) -> None:
+) -> NoReturn:
     contact.failed_verifications += 1
     if debtor is not None:
         debtor.failed_verifications += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ def summary(*, db_session: Session, debtor: Debtor, now: datetime) -> DebtorSumm
     )
 
 
-def debt_summary(*, db_session: Session, debt: Debt, today) -> DebtSummary:
+def debt_summary(*, db_session: Session, debt: Debt, today: date) -> DebtSummary:
     plan = debts.active_plan(db_session=db_session, debt=debt)
     promise = debts.active_promise(db_session=db_session, debt=debt)
     creditor = debt.creditor

@@ -13,7 +13,7 @@ from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor, Channel
 from backend.exceptions import Conflict, InvalidRequest, NotFound
 from backend.interactions.service import record
-from backend.money import InvalidAmount, to_minor
+from backend.money import to_minor
 from backend.payments.models import ClaimStatus, Payment, PaymentClaim
 from backend.payments.schemas import PaymentClaimCreate, PaymentCreate
 from backend.plans.models import PaymentPlan, PlanStatus
@@ -40,10 +40,7 @@ def record_payment(
             f"the debt is in {debt.currency}, not {payment.currency}",
             reason_code="currency_mismatch",
         )
-    try:
-        amount_minor = to_minor(payment.amount, debt.currency)
-    except InvalidAmount as exc:
-        raise InvalidRequest(str(exc), reason_code="invalid_amount") from exc
+    amount_minor = to_minor(payment.amount, debt.currency)
 
     debts.lock_for_update(db_session=db_session, debt=debt)
     applied = min(amount_minor, debt.outstanding_minor)
@@ -127,10 +124,7 @@ def claim_already_paid(
     today = debts.local_today(debt.debtor, now)
     if claim.paid_on > today:
         raise InvalidRequest("the payment date is in the future", reason_code="date_in_future")
-    try:
-        amount_minor = None if claim.amount is None else to_minor(claim.amount, debt.currency)
-    except InvalidAmount as exc:
-        raise InvalidRequest(str(exc), reason_code="invalid_amount") from exc
+    amount_minor = None if claim.amount is None else to_minor(claim.amount, debt.currency)
     created = PaymentClaim(
         debt_id=debt.id,
         paid_on=claim.paid_on,

@@ -7,8 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field, model_validator
 
-from backend.exceptions import InvalidRequest
-from backend.money import InvalidAmount, to_decimal, to_minor
+from backend.money import to_decimal, to_minor
 from backend.negotiation.engine import Outcome, PlanKind, PlanProposal, PlanRequest
 from backend.plans.models import PaymentPlan, PlanStatus
 
@@ -31,16 +30,13 @@ class PlanAsk(BaseModel):
         return self
 
     def to_engine(self, currency: str) -> PlanRequest:
-        try:
-            return PlanRequest(
-                installments=self.installments,
-                monthly_amount_minor=_minor(self.monthly_amount, currency),
-                lump_sum_minor=_minor(self.lump_sum, currency),
-                down_payment_minor=_minor(self.down_payment, currency),
-                start_date=self.start_date,
-            )
-        except InvalidAmount as exc:
-            raise InvalidRequest(str(exc), reason_code="invalid_amount") from exc
+        return PlanRequest(
+            installments=self.installments,
+            monthly_amount_minor=_minor(self.monthly_amount, currency),
+            lump_sum_minor=_minor(self.lump_sum, currency),
+            down_payment_minor=_minor(self.down_payment, currency),
+            start_date=self.start_date,
+        )
 
 
 def _minor(amount: Decimal | None, currency: str) -> int | None:

@@ -12,7 +12,7 @@ from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor, Channel
 from backend.exceptions import Conflict, InvalidRequest, PolicyViolation
 from backend.interactions.service import record
-from backend.money import InvalidAmount, to_decimal, to_minor
+from backend.money import to_decimal, to_minor
 from backend.negotiation.engine import ReasonCode
 from backend.negotiation.reasons import REASON_MESSAGES
 from backend.payments.models import Payment
@@ -33,10 +33,7 @@ def make(
     channel: Channel | None,
     now: datetime,
 ) -> PromiseToPay:
-    try:
-        amount_minor = to_minor(promise.amount, debt.currency)
-    except InvalidAmount as exc:
-        raise InvalidRequest(str(exc), reason_code="invalid_amount") from exc
+    amount_minor = to_minor(promise.amount, debt.currency)
     debts.lock_for_update(db_session=db_session, debt=debt)
     _refuse_by_state(db_session, debt)
     if amount_minor > debt.outstanding_minor:
