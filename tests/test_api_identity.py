@@ -155,3 +155,13 @@ def test_csat_scores_are_validated_and_stored(client, db_session):
     response = client.post(f"{WEB}/rater/csat", json={"score": 5, "comment": "obrigada!"})
     assert response.status_code == 201
     assert response.json()["score"] == 5
+
+
+def test_requests_for_a_person_are_recorded_as_escalations(client, db_session):
+    response = client.post(f"{WEB}/needs-help/escalations", json={"reason": "request_human"})
+
+    assert response.status_code == 201
+    logged = db_session.scalars(select(Interaction)).one()
+    assert logged.event == "escalation.requested"
+    assert logged.data == {"reason": "request_human"}
+    assert client.post(f"{WEB}/x/escalations", json={"reason": "bored"}).status_code == 422

@@ -219,3 +219,15 @@ def get_existing(*, db_session: Session, channel: Channel, external_id: str) -> 
     if contact is None:
         raise NotFound("unknown contact", reason_code="contact_not_found")
     return contact
+
+
+def escalate(*, db_session: Session, contact: ChannelContact, reason: str) -> None:
+    """Ask staff to take over this conversation (the console picks escalations up)."""
+    record(
+        db_session=db_session,
+        event="escalation.requested",
+        actor=Actor.BOT,
+        contact=contact,
+        data={"reason": reason},
+    )
+    db_session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
@@ -23,6 +24,18 @@ router = APIRouter(prefix="/contacts/{channel}/{external_id}", tags=["contacts"]
 class VerificationAttempt(BaseModel):
     document_suffix: str = Field(min_length=1, max_length=16, examples=["8901"])
     birth_date: date
+
+
+# Why the conversation needs a person.
+class EscalationCreate(BaseModel):
+    reason: Literal[
+        "request_human",
+        "hardship",
+        "dispute",
+        "verification_locked",
+        "not_understood",
+        "assistant_error",
+    ]
 
 
 class LanguageChange(BaseModel):
@@ -94,3 +107,9 @@ def opt_in(contact: ContactDep, db_session: SessionDep) -> None:
 def record_csat(csat: CsatCreate, contact: ContactDep, db_session: SessionDep) -> dict:
     score = feedback.record_score(db_session=db_session, contact=contact, csat=csat)
     return {"id": score.id, "score": score.score}
+
+
+@router.post("/escalations", status_code=status.HTTP_201_CREATED)
+def escalate(escalation: EscalationCreate, contact: ContactDep, db_session: SessionDep) -> dict:
+    contacts.escalate(db_session=db_session, contact=contact, reason=escalation.reason)
+    return {"status": "escalated", "reason": escalation.reason}

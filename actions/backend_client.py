@@ -1,0 +1,156 @@
+"""The action server's only way to the backend: HTTP with a service token and a timeout.
+
+Transport failures and HTTP errors become typed exceptions here, in one place, so actions
+branch on meaning (`NotVerified`, `PolicyRefusal`...) and never on status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from actions.config import ActionSettings, get_action_settings
+
+log = logging.getLogger(__name__)
+
+
+class BackendError(Exception):
+    """The backend answered with an error; `reason_code` says which."""
+
+    def __init__(self, status: int, reason_code: str, detail: dict[str, Any]) -> None:
+        super().__init__(f"{status} {reason_code}")
+        self.status = status
+        self.reason_code = reason_code
+        self.detail = detail
+
+
+class BackendUnavailable(Exception):
+    """The backend could not be reached, timed out or failed (5xx)."""
+
+
+class NotFound(BackendError):
+    pass
+
+
+class NotVerified(BackendError):
+    pass
+
+
+class VerificationLocked(BackendError):
+    pass
+
+
+class Refused(BackendError):
+    """409/422: the state of the debt or the policy does not allow the request."""
+
+
+_BY_STATUS = {403: NotVerified, 404: NotFound, 409: Refused, 422: Refused, 423: VerificationLocked}
+
+
+class BackendClient:
+    """Calls for one conversation: the sender is `<channel>:<external id>`."""
+
+    def __init__(self, sender_id: str, settings: ActionSettings | None = None) -> None:
+        channel, _, external_id = sender_id.partition(":")
+        if not external_id:  # a sender that did not come through the gateway (rasa shell)
+            channel, external_id = "webchat", sender_id
+        self.settings = settings or get_action_settings()
+        self.contact_path = f"/api/v1/contacts/{channel}/{external_id}"
+
+    async def contact(self) -> dict:
+        return await self._request("GET", self.contact_path)
+
+    async def verify(self, document_suffix: str, birth_date: str) -> dict:
+        return await self._request(
+            "POST",
+            f"{self.contact_path}/verification",
+            {"document_suffix": document_suffix, "birth_date": birth_date},
+        )
+
+    async def summary(self) -> dict:
+        return await self._request("GET", f"{self.contact_path}/summary")
+
+    async def set_language(self, language: str) -> None:
+        await self._request("PUT", f"{self.contact_path}/language", {"language": language})
+
+    async def opt_out(self) -> None:
+        await self._request("POST", f"{self.contact_path}/opt-out")
+
+    async def escalate(self, reason: str) -> None:
+        await self._request("POST", f"{self.contact_path}/escalations", {"reason": reason})
+
+    async def csat(self, score: int) -> None:
+        await self._request("POST", f"{self.contact_path}/csat", {"score": score})
+
+    async def terms(self, reference: str) -> dict:
+        return await self._request("GET", f"{self._debt(reference)}/terms")
+
+    async def quote(self, reference: str, ask: dict) -> dict:
+        return await self._request("POST", f"{self._debt(reference)}/quotes", ask)
+
+    async def accept_plan(self, reference: str, ask: dict, idempotency_key: str) -> dict:
+        return await self._request(
+            "POST",
+            f"{self._debt(reference)}/plans",
+            ask,
+            headers={"Idempotency-Key": idempotency_key},
+        )
+
+    async def promise(self, reference: str, amount: str, promised_date: str) -> dict:
+        return await self._request(
+            "POST",
+            f"{self._debt(reference)}/promises",
+            {"amount": amount, "promised_date": promised_date},
+        )
+
+    async def dispute(self, reference: str, reason: str, description: str | None) -> dict:
+        return await self._request(
+            "POST",
+            f"{self._debt(reference)}/disputes",
+            {"reason": reason, "description": description},
+        )
+
+    async def payment_claim(self, reference: str, paid_on: str) -> dict:
+        return await self._request(
+            "POST", f"{self._debt(reference)}/payment-claims", {"paid_on": paid_on}
+        )
+
+    def _debt(self, reference: str) -> str:
+        return f"{self.contact_path}/debts/{reference}"
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        timeout = aiohttp.ClientTimeout(total=self.settings.backend_timeout_seconds)
+        all_headers = {"Authorization": f"Bearer {self.settings.service_token}", **(headers or {})}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(
+                    method, f"{self.settings.backend_url}{path}", json=body, headers=all_headers
+                ) as response,
+            ):
+                if response.status == 204:
+                    return None
+                payload = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            log.warning("backend %s failed: %s", method, exc.__class__.__name__)
+            raise BackendUnavailable(str(exc.__class__.__name__)) from exc
+        if status < 400:
+            return payload
+        if status >= 500 or status == 401:
+            log.error("backend answered %s to %s", status, method)
+            raise BackendUnavailable(f"HTTP {status}")
+        detail = (payload or {}).get("detail") or {}
+        if not isinstance(detail, dict):
+            detail = {"message": str(detail)}
+        error_class = _BY_STATUS.get(status, BackendError)
+        raise error_class(status, detail.get("reason_code", "error"), detail)

@@ -1,0 +1,176 @@
+"""Promises to pay and "I already paid" claims, each collected by a form."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.backend_client import BackendClient, BackendUnavailable, Refused
+from actions.base import CollectionsAction, human_buttons
+from actions.conversation import Speaker, language_of
+from actions.debt_view import day, money
+from actions.identity import VerifyingFormValidation
+from actions.parsing import parse_amount, parse_date
+from actions.plans import debt_reference
+
+
+async def debtor_today(tracker: Tracker) -> date:
+    """Today where the debtor lives, as the backend sees it."""
+    try:
+        return date.fromisoformat((await BackendClient(tracker.sender_id).summary())["today"])
+    except (BackendUnavailable, Refused, KeyError):
+        return date.today()
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    for found in tracker.latest_message.get("entities", []):
+        if found["entity"] == name:
+            return str(found.get("value"))
+    return None
+
+
+class AskPromiseAmount(CollectionsAction):
+    action_name = "action_ask_promise_amount"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say("How much will you pay?")
+        return []
+
+
+class AskPromiseDate(CollectionsAction):
+    action_name = "action_ask_promise_date"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say("On which day will you pay? For example: next Friday, or the 15th.")
+        return []
+
+
+class AskPaidOn(CollectionsAction):
+    action_name = "action_ask_paid_on"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say("Thank you for letting us know. On which day did you pay?")
+        return []
+
+
+class ValidatePromiseForm(VerifyingFormValidation):
+    def name(self) -> str:
+        return "validate_promise_form"
+
+    async def validate_promise_amount(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        amount = parse_amount(entity(tracker, "amount") or str(value or ""))
+        if amount is None:
+            Speaker(dispatcher, language_of(tracker)).say(
+                "Please tell me the amount, for example 150."
+            )
+            return {"promise_amount": None}
+        return {"promise_amount": str(amount)}
+
+    async def validate_promise_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        language = language_of(tracker)
+        today = await debtor_today(tracker)
+        promised = parse_date(
+            entity(tracker, "date") or str(value or ""), today=today, month_first=language == "en"
+        )
+        if promised is None or promised < today:
+            Speaker(dispatcher, language).say(
+                "I couldn't read that date. Please tell me a day from today on, for example "
+                "next Friday."
+            )
+            return {"promise_date": None}
+        return {"promise_date": promised.isoformat()}
+
+
+class ValidatePaymentClaimForm(VerifyingFormValidation):
+    def name(self) -> str:
+        return "validate_payment_claim_form"
+
+    async def validate_paid_on(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        language = language_of(tracker)
+        today = await debtor_today(tracker)
+        paid = parse_date(
+            entity(tracker, "date") or str(value or ""), today=today, month_first=language == "en"
+        )
+        if paid is not None and paid > today:
+            paid = paid.replace(year=paid.year - 1) if paid.month > today.month else None
+        if paid is None:
+            Speaker(dispatcher, language).say(
+                "I couldn't read that date. Please write it like {example}.",
+                example="11/20" if language == "en" else "20/11",
+            )
+            return {"paid_on": None}
+        return {"paid_on": paid.isoformat()}
+
+
+class RecordPromise(CollectionsAction):
+    action_name = "action_record_promise"
+
+    async def act(self, speaker, backend, tracker, domain):
+        reset = [SlotSet("promise_amount", None), SlotSet("promise_date", None)]
+        amount, promised = tracker.get_slot("promise_amount"), tracker.get_slot("promise_date")
+        if not tracker.get_slot("verified") or not amount or not promised:
+            return reset
+        reference = await debt_reference(tracker, backend)
+        try:
+            promise = await backend.promise(reference, amount, promised)
+        except Refused as refusal:
+            speaker.say(promise_refusal(speaker, refusal), buttons=human_buttons(speaker))
+            return reset
+        speaker.say(
+            "Thank you! I've noted your promise to pay {amount} on {date}. I'll send "
+            "you a reminder the day before.",
+            amount=money(speaker, promise["amount"], promise["currency"]),
+            date=day(speaker, promise["promised_date"]),
+        )
+        return [*reset, SlotSet("resolved", True)]
+
+
+def promise_refusal(speaker: Speaker, refusal: Refused) -> str:
+    reason = refusal.reason_code
+    if reason == "first_payment_too_late" and refusal.detail.get("latest_date"):
+        return speaker.text(
+            "I can only accept a date up to {date}.",
+            date=day(speaker, refusal.detail["latest_date"]),
+        )
+    if reason == "promise_already_active":
+        return speaker.text("You already have a promise to pay registered for this debt.")
+    if reason == "amount_exceeds_balance":
+        return speaker.text("That amount is more than what you owe.")
+    if reason == "plan_already_active":
+        return speaker.text("You already have an active payment plan for this debt.")
+    if reason == "debt_disputed":
+        return speaker.text(
+            "This debt is under dispute, so collection is paused until our team reviews it."
+        )
+    return speaker.text(
+        "I can't register that promise automatically. A member of our team can help."
+    )
+
+
+class RecordPaymentClaim(CollectionsAction):
+    action_name = "action_record_payment_claim"
+
+    async def act(self, speaker, backend, tracker, domain):
+        paid_on = tracker.get_slot("paid_on")
+        if not tracker.get_slot("verified") or not paid_on:
+            return [SlotSet("paid_on", None)]
+        reference = await debt_reference(tracker, backend)
+        await backend.payment_claim(reference, paid_on)
+        speaker.say(
+            "Thanks for letting us know. I've registered that you paid on {date}. Our "
+            "team will check it, and you won't be charged twice. Payments can take up "
+            "to 3 business days to show.",
+            date=day(speaker, paid_on),
+        )
+        return [SlotSet("paid_on", None), SlotSet("resolved", True)]

@@ -1,0 +1,195 @@
+"""Conversation basics: greetings, language, opt-out, a person, fallback, education, CSAT."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from rasa_sdk.events import SlotSet
+
+from actions.backend_client import BackendUnavailable
+from actions.base import CollectionsAction, human_buttons
+from actions.config import get_action_settings
+from actions.conversation import Speaker, language_from_name
+
+
+def menu(speaker: Speaker) -> list[dict[str, str]]:
+    return [
+        speaker.button("My balance", "/ask_balance"),
+        speaker.button("Payment plan", "/request_payment_plan"),
+        *human_buttons(speaker),
+    ]
+
+
+class Greet(CollectionsAction):
+    action_name = "action_greet"
+
+    async def act(self, speaker, backend, tracker, domain):
+        name = tracker.get_slot("debtor_name")
+        if tracker.get_slot("verified") and name:
+            speaker.say("Hello again, {name}! How can I help?", name=name, buttons=menu(speaker))
+        else:
+            speaker.say(
+                "Hello! I'm the virtual assistant of {creditor}. I can help with "
+                "balances, due dates and payment plans, and share tips on managing "
+                "money. How can I help?",
+                creditor=get_action_settings().creditor_name,
+                buttons=menu(speaker),
+            )
+        return []
+
+
+class Goodbye(CollectionsAction):
+    action_name = "action_goodbye"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say("Thank you for talking with me. Take care!")
+        return []
+
+
+class Thank(CollectionsAction):
+    action_name = "action_thank"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say("You're welcome! Is there anything else I can help with?")
+        return []
+
+
+class BotChallenge(CollectionsAction):
+    action_name = "action_bot_challenge"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say(
+            "I'm an automated virtual assistant of {creditor}, not a person. You can "
+            "ask to talk to a person at any time.",
+            creditor=get_action_settings().creditor_name,
+            buttons=human_buttons(speaker),
+        )
+        return []
+
+
+class OutOfScope(CollectionsAction):
+    action_name = "action_out_of_scope"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say(
+            "Sorry, I can't help with that. I can help with your balance, due dates "
+            "and payment plans, or put you in touch with a person.",
+            buttons=menu(speaker),
+        )
+        return []
+
+
+class Fallback(CollectionsAction):
+    """Two stages: ask to rephrase; if still not understood, hand over to a person."""
+
+    action_name = "action_fallback"
+
+    async def act(self, speaker, backend, tracker, domain):
+        if not tracker.get_slot("fallback_count"):
+            speaker.say("Sorry, I didn't understand. Could you say it another way?")
+            return [SlotSet("fallback_count", 1.0)]
+        await backend.escalate("not_understood")
+        speaker.say(
+            "I'm sorry I couldn't understand. I've asked a member of our team to help "
+            "you here as soon as possible."
+        )
+        return [SlotSet("fallback_count", 0.0)]
+
+
+class ChangeLanguage(CollectionsAction):
+    action_name = "action_change_language"
+
+    async def act(self, speaker, backend, tracker, domain):
+        names = [
+            e.get("value")
+            for e in tracker.latest_message.get("entities", [])
+            if e["entity"] == "language"
+        ]
+        chosen = next((code for code in map(language_from_name, names) if code), None)
+        if chosen is None:
+            speaker.say(
+                "Which language would you like?",
+                buttons=[
+                    {"title": "Português", "payload": '/change_language{"language":"português"}'},
+                    {"title": "Español", "payload": '/change_language{"language":"español"}'},
+                    {"title": "Italiano", "payload": '/change_language{"language":"italiano"}'},
+                    {"title": "English", "payload": '/change_language{"language":"english"}'},
+                ],
+            )
+            return []
+        # The conversation switches even if the backend cannot save the preference now.
+        with contextlib.suppress(BackendUnavailable):
+            await backend.set_language(chosen)
+        Speaker(speaker.dispatcher, chosen).say("Sure! From now on I'll write in English.")
+        return [SlotSet("language", chosen), SlotSet("language_chosen", True)]
+
+
+class OptOut(CollectionsAction):
+    action_name = "action_opt_out"
+
+    async def act(self, speaker, backend, tracker, domain):
+        await backend.opt_out()
+        speaker.say(
+            "Done: you won't receive any more messages from us on this channel. If you "
+            "change your mind, just write to us again."
+        )
+        return []
+
+
+class RequestHuman(CollectionsAction):
+    action_name = "action_request_human"
+
+    async def act(self, speaker, backend, tracker, domain):
+        await backend.escalate("request_human")
+        speaker.say(
+            "I've asked a member of our team to take over. They'll reply here as soon "
+            "as possible, during business hours."
+        )
+        return []
+
+
+class Education(CollectionsAction):
+    action_name = "action_education"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say(
+            "A good first step is a simple monthly budget: write down your income, "
+            "then essential costs (home, food, transport, health), then debts. Paying "
+            "on time avoids late interest and fees, and an agreed plan is better than "
+            "missed payments. Would you like to look at your payment options?",
+            buttons=menu(speaker),
+        )
+        return []
+
+
+class AskCsat(CollectionsAction):
+    action_name = "action_ask_csat"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say(
+            "Before you go: how would you rate this conversation, from 1 (bad) to 5 (great)?",
+            buttons=[
+                {"title": str(score), "payload": f'/inform{{"csat_score":"{score}"}}'}
+                for score in range(1, 6)
+            ],
+        )
+        return [SlotSet("csat_asked", True)]
+
+
+class RecordCsat(CollectionsAction):
+    action_name = "action_record_csat"
+
+    async def act(self, speaker, backend, tracker, domain):
+        raw = tracker.get_slot("csat_score") or tracker.latest_message.get("text") or ""
+        found = re.search(r"[1-5]", str(raw))
+        if not found:
+            speaker.say("Please choose a number from 1 to 5.")
+            return [SlotSet("csat_score", None)]
+        await backend.csat(int(found.group()))
+        speaker.say("Thank you for your feedback! Take care.")
+        return [
+            SlotSet("csat_asked", False),
+            SlotSet("resolved", False),
+            SlotSet("csat_score", None),
+        ]

@@ -1,0 +1,93 @@
+"""How a debt is put into words: amounts and dates in the debtor's locale."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from actions.conversation import Speaker
+from locales import format_day, format_money
+
+NEGOTIABLE = ("overdue", "current")
+
+
+def negotiable_debt(summary: dict) -> dict | None:
+    """The debt the conversation is about: the most overdue one still open."""
+    open_debts = [d for d in summary.get("debts", []) if d["status"] not in ("paid", "written_off")]
+    if not open_debts:
+        return None
+    return max(open_debts, key=lambda d: (d["status"] in NEGOTIABLE, d["days_overdue"]))
+
+
+def money(speaker: Speaker, amount: str | Decimal, currency: str) -> str:
+    return format_money(Decimal(str(amount)), currency, speaker.language)
+
+
+def day(speaker: Speaker, iso: str) -> str:
+    return format_day(date.fromisoformat(iso), speaker.language)
+
+
+def introduce_debt(speaker: Speaker, summary: dict, debt: dict | None) -> None:
+    """The first message after verification names the creditor and says what this is about."""
+    if debt is None:
+        speaker.say(
+            "Thank you, {name}. Your identity is confirmed, and you have no open debts with us.",
+            name=summary["first_name"],
+        )
+        return
+    creditor = debt["creditor"]
+    speaker.say(
+        "Thank you, {name}, your identity is confirmed. I'm the virtual assistant of "
+        "{creditor} ({legal_name}, {legal_id_kind} {legal_id}), and this conversation is about "
+        "a debt: {product}, reference {reference}.",
+        name=summary["first_name"],
+        creditor=creditor["name"],
+        legal_name=creditor["legal_name"],
+        legal_id_kind=creditor["legal_id_kind"],
+        legal_id=creditor["legal_id"],
+        product=debt["product"],
+        reference=debt["reference"],
+    )
+
+
+def describe_balance(speaker: Speaker, debt: dict) -> None:
+    amount = money(speaker, debt["outstanding"], debt["currency"])
+    if debt["status"] == "disputed":
+        speaker.say(
+            "Your balance is {amount}. The debt is under dispute, so collection is "
+            "paused until our team reviews it.",
+            amount=amount,
+        )
+    elif debt["active_plan"]:
+        plan = debt["active_plan"]
+        upcoming = next(
+            (p for p in plan["schedule"] if Decimal(p["paid"]) < Decimal(p["amount"])), None
+        )
+        if upcoming:
+            speaker.say(
+                "You have a payment plan. The remaining balance is {amount}; the next "
+                "installment is {installment}, due on {due_date}.",
+                amount=amount,
+                installment=money(speaker, upcoming["amount"], debt["currency"]),
+                due_date=day(speaker, upcoming["due_date"]),
+            )
+        else:
+            speaker.say("Your balance is {amount}.", amount=amount)
+    elif debt["days_overdue"] > 0:
+        speaker.say_plural(
+            "Your balance is {amount} ({principal} principal, {fees} fees and {interest} "
+            "interest). It was due {count} day ago.",
+            "Your balance is {amount} ({principal} principal, {fees} fees and {interest} "
+            "interest). It was due {count} days ago.",
+            debt["days_overdue"],
+            amount=amount,
+            principal=money(speaker, debt["principal"], debt["currency"]),
+            fees=money(speaker, debt["fees"], debt["currency"]),
+            interest=money(speaker, debt["interest"], debt["currency"]),
+        )
+    else:
+        speaker.say(
+            "Your balance is {amount}, due on {due_date}.",
+            amount=amount,
+            due_date=day(speaker, debt["due_date"]),
+        )

@@ -1,0 +1,359 @@
+"""Payment-plan negotiation: ask, quote, counter-offer, summarise, confirm, create.
+
+The backend decides; this module only ever states plans the backend returned for this debt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.backend_client import BackendClient, BackendUnavailable, Refused
+from actions.base import APOLOGY, CollectionsAction, human_buttons
+from actions.conversation import Speaker, language_of
+from actions.debt_view import day, money, negotiable_debt
+from actions.identity import VerifyingFormValidation
+from actions.parsing import parse_amount, parse_installments
+from locales import N_
+
+PLAN_SLOTS = ("plan_ask", "plan_choice", "plan_confirmed", "plan_options")
+LUMP_SUM_WORDS = (
+    "vista",
+    "de uma vez",
+    "quitar",
+    "quitação",
+    "contado",
+    "una vez",
+    "saldar",
+    "liquidar",
+    "unica soluzione",
+    "saldo e stralcio",
+    "subito",
+    "lump",
+    "settle",
+    "all at once",
+    "one payment",
+    "in full",
+)
+
+# Why the backend did not accept the ask as it was, in words for the debtor.
+REASONS = {
+    "too_many_installments": N_("That's more installments than I can offer for this debt."),
+    "installment_below_minimum": N_("That amount is below the smallest installment I can offer."),
+    "plan_too_long": N_("That plan would last longer than I can offer."),
+    "down_payment_too_low": N_("That plan needs a larger down payment."),
+    "down_payment_exceeds_balance": N_("That down payment is more than the balance."),
+    "first_payment_too_late": N_("The first payment needs to be a little sooner."),
+    "start_date_in_past": N_("That date has already passed."),
+    "settlement_discount_too_high": N_(
+        "I can't accept that amount to settle the debt, but I can offer a discount."
+    ),
+    "debt_disputed": N_(
+        "This debt is under dispute, so collection is paused until our team reviews it."
+    ),
+    "plan_already_active": N_("You already have an active payment plan for this debt."),
+    "debt_paid": N_("This debt is already paid. Thank you!"),
+    "too_many_broken_promises": N_(
+        "I can't set up a new plan automatically for this debt. A "
+        "member of our team can look at it with you."
+    ),
+}
+
+
+def reason_text(speaker: Speaker, reason_code: str | None) -> str:
+    message_id = REASONS.get(reason_code or "", N_("I can't offer that plan for this debt."))
+    return speaker.text(message_id)
+
+
+def interpret_ask(tracker: Tracker, text: str | None) -> dict | None:
+    """What the person asked, from NLU entities first, then from the text itself."""
+    entities = {e["entity"]: e.get("value") for e in tracker.latest_message.get("entities", [])}
+    text = text or ""
+    folded = text.lower()
+    count = entities.get("installments")
+    amount = entities.get("amount")
+    if count is None and amount is None:
+        has_money = any(sign in text for sign in ("R$", "€", "$", ",", ".")) or any(
+            word in folded for word in ("reais", "real", "euro", "dollar", "dólar", "dolar")
+        )
+        number = parse_installments(text) if not has_money else None
+        if number is not None and number <= 60:
+            count = number
+        else:
+            amount = text
+    if count is not None:
+        parsed = parse_installments(str(count))
+        return {"installments": parsed} if parsed else None
+    value = parse_amount(str(amount))
+    if value is None:
+        return None
+    if any(word in folded for word in LUMP_SUM_WORDS):
+        return {"lump_sum": str(value)}
+    return {"monthly_amount": str(value)}
+
+
+def option_from_proposal(proposal: dict) -> dict:
+    """An option the person can pick, with the ask that reproduces it exactly."""
+    if proposal["kind"] == "settlement":
+        ask = {"lump_sum": proposal["total"], "start_date": proposal["first_due_date"]}
+    else:
+        ask = {
+            "installments": proposal["installment_count"],
+            "start_date": proposal["first_due_date"],
+        }
+        if Decimal(proposal["down_payment"]) > 0:
+            ask["down_payment"] = proposal["down_payment"]
+    return {"ask": ask, "proposal": proposal}
+
+
+def describe(speaker: Speaker, proposal: dict) -> str:
+    currency = proposal["currency"]
+    if proposal["kind"] == "settlement":
+        return speaker.text(
+            "a single payment of {amount} on {date}, with a discount of {discount}",
+            amount=money(speaker, proposal["total"], currency),
+            date=day(speaker, proposal["first_due_date"]),
+            discount=money(speaker, proposal["discount"], currency),
+        )
+    regular = [p for p in proposal["schedule"] if not p["is_down_payment"]]
+    installments = speaker.text(
+        "{count} monthly installments of {amount}, the first on {date}",
+        count=proposal["installment_count"],
+        amount=money(speaker, proposal["installment_amount"], currency),
+        date=day(speaker, regular[0]["due_date"]),
+    )
+    if Decimal(proposal["down_payment"]) > 0:
+        return speaker.text(
+            "a down payment of {down} on {date}, then {installments}",
+            down=money(speaker, proposal["down_payment"], currency),
+            date=day(speaker, proposal["first_due_date"]),
+            installments=installments,
+        )
+    return installments
+
+
+def short_label(speaker: Speaker, proposal: dict) -> str:
+    currency = proposal["currency"]
+    if proposal["kind"] == "settlement":
+        return speaker.text("Pay {amount} once", amount=money(speaker, proposal["total"], currency))
+    return speaker.text(
+        "{count} × {amount}",
+        count=proposal["installment_count"],
+        amount=money(speaker, proposal["installment_amount"], currency),
+    )
+
+
+async def debt_reference(tracker: Tracker, backend: BackendClient) -> str | None:
+    reference = tracker.get_slot("debt_reference")
+    if reference:
+        return reference
+    debt = negotiable_debt(await backend.summary())
+    return debt["reference"] if debt else None
+
+
+class AskPlanAsk(CollectionsAction):
+    action_name = "action_ask_plan_ask"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say(
+            "How much could you pay each month, or in how many installments would you "
+            "like to pay? You can also offer a single payment to settle the debt."
+        )
+        return []
+
+
+class AskPlanChoice(CollectionsAction):
+    action_name = "action_ask_plan_choice"
+
+    async def act(self, speaker, backend, tracker, domain):
+        options = tracker.get_slot("plan_options") or []
+        lines = [
+            f"{number}. {describe(speaker, option['proposal'])}"
+            for number, option in enumerate(options, start=1)
+        ]
+        buttons = [
+            {
+                "title": short_label(speaker, option["proposal"]),
+                "payload": f'/inform{{"plan_option":"{index}"}}',
+            }
+            for index, option in enumerate(options)
+        ]
+        speaker.say(
+            "These are the options I can offer:\n{options}\nWhich one works for you? "
+            "You can also tell me another amount or number of installments.",
+            options="\n".join(lines),
+            buttons=buttons,
+        )
+        return []
+
+
+class AskPlanConfirmed(CollectionsAction):
+    action_name = "action_ask_plan_confirmed"
+
+    async def act(self, speaker, backend, tracker, domain):
+        option = chosen_option(tracker)
+        if option is None:
+            return [SlotSet("plan_choice", None)]
+        proposal = option["proposal"]
+        speaker.say(
+            "To confirm: {plan}. Total: {total}. Shall I set up this plan?",
+            plan=describe(speaker, proposal),
+            total=money(speaker, proposal["total"], proposal["currency"]),
+            buttons=[speaker.button("Yes, set it up", "/affirm"), speaker.button("No", "/deny")],
+        )
+        return []
+
+
+def chosen_option(tracker: Tracker) -> dict | None:
+    options = tracker.get_slot("plan_options") or []
+    choice = tracker.get_slot("plan_choice")
+    if choice is None or not str(choice).isdigit() or int(choice) >= len(options):
+        return None
+    return options[int(choice)]
+
+
+class ValidatePaymentPlanForm(VerifyingFormValidation):
+    def name(self) -> str:
+        return "validate_payment_plan_form"
+
+    async def validate_plan_ask(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return await self._quote(value, dispatcher, tracker, slot="plan_ask")
+
+    async def validate_plan_choice(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        options = tracker.get_slot("plan_options") or []
+        if value is not None and str(value).isdigit() and int(value) < len(options):
+            return {"plan_choice": str(value)}
+        # Not one of the options: maybe a new amount or number of installments.
+        return await self._quote(value, dispatcher, tracker, slot="plan_choice")
+
+    async def validate_plan_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            Speaker(dispatcher, language_of(tracker)).say(
+                "Please answer yes or no.",
+                buttons=[
+                    {"title": "👍", "payload": "/affirm"},
+                    {"title": "👎", "payload": "/deny"},
+                ],
+            )
+        return {"plan_confirmed": value}
+
+    async def _quote(self, value, dispatcher, tracker, *, slot: str) -> dict[str, Any]:
+        speaker = Speaker(dispatcher, language_of(tracker))
+        ask = interpret_ask(tracker, str(value) if value is not None else None)
+        if ask is None:
+            speaker.say(
+                "Sorry, I didn't get that. Tell me a number of installments (like 6) or "
+                "an amount per month (like 150)."
+            )
+            return {slot: None}
+        backend = BackendClient(tracker.sender_id)
+        try:
+            reference = await debt_reference(tracker, backend)
+            quote = await backend.quote(reference, ask)
+        except (BackendUnavailable, Refused):
+            speaker.say(APOLOGY, buttons=human_buttons(speaker))
+            return _end_form(str(value))
+        if quote["outcome"] == "accepted":
+            option = option_from_proposal(quote["plan"])
+            return {"plan_ask": str(value), "plan_options": [option], "plan_choice": "0"}
+        if quote["outcome"] == "counter_offer":
+            speaker.say(reason_text(speaker, quote["reason_code"]))
+            options = [option_from_proposal(p) for p in quote["counter_offers"]]
+            return {"plan_ask": str(value), "plan_options": options, "plan_choice": None}
+        speaker.say(reason_text(speaker, quote["reason_code"]), buttons=human_buttons(speaker))
+        return _end_form(str(value))
+
+
+def _end_form(asked: str) -> dict[str, Any]:
+    """Fill the remaining slots so the form ends without a plan."""
+    return {"plan_ask": asked, "plan_options": [], "plan_choice": "none", "plan_confirmed": False}
+
+
+class CreatePlan(CollectionsAction):
+    """After the form: create the confirmed plan exactly as quoted, or close kindly."""
+
+    action_name = "action_create_plan"
+
+    async def act(self, speaker, backend, tracker, domain):
+        reset = [SlotSet(slot, None) for slot in PLAN_SLOTS]
+        if not tracker.get_slot("verified"):
+            return reset
+        option = chosen_option(tracker)
+        if not tracker.get_slot("plan_confirmed") or option is None:
+            if tracker.get_slot("plan_choice") != "none":
+                speaker.say(
+                    "No problem. If you'd like, we can look at other options later, or "
+                    "you can talk to a person.",
+                    buttons=human_buttons(speaker),
+                )
+            return reset
+        reference = await debt_reference(tracker, backend)
+        key = idempotency_key(tracker.sender_id, reference, option["ask"])
+        try:
+            plan = await backend.accept_plan(reference, option["ask"], key)
+        except Refused as refusal:
+            speaker.say(reason_text(speaker, refusal.reason_code), buttons=human_buttons(speaker))
+            return reset
+        first = plan["schedule"][0]
+        speaker.say(
+            "Done! Your plan is set up: {plan}. The first payment of {amount} is due on "
+            "{date}. I'll remind you before each due date.",
+            plan=describe(speaker, option["proposal"]),
+            amount=money(speaker, first["amount"], plan["currency"]),
+            date=day(speaker, first["due_date"]),
+        )
+        return [*reset, SlotSet("resolved", True)]
+
+
+def idempotency_key(sender_id: str, reference: str, ask: dict) -> str:
+    """The same confirmation sent twice creates one plan."""
+    canonical = json.dumps({"sender": sender_id, "debt": reference, "ask": ask}, sort_keys=True)
+    return "bot-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+class Hardship(CollectionsAction):
+    """Empathy first; then the gentlest options the policy allows, or a person."""
+
+    action_name = "action_hardship"
+
+    async def act(self, speaker, backend, tracker, domain):
+        speaker.say(
+            "I'm really sorry you're going through this, and thank you for telling me. "
+            "We'll find a way that respects what you can manage."
+        )
+        buttons = [
+            speaker.button("See gentle payment options", "/request_payment_plan"),
+            *human_buttons(speaker),
+        ]
+        if not tracker.get_slot("verified"):
+            speaker.say(
+                "When you're ready, I can show you the gentlest payment options after "
+                "confirming your identity, or you can talk to a person.",
+                buttons=buttons,
+            )
+            return [SlotSet("hardship", True)]
+        reference = await debt_reference(tracker, backend)
+        quote = await backend.quote(reference, {"monthly_amount": "0.01"})
+        gentlest = next((p for p in quote["counter_offers"] if p["kind"] == "installments"), None)
+        if gentlest:
+            speaker.say(
+                "The lowest payments I can offer are {plan}.",
+                plan=describe(speaker, gentlest),
+                buttons=buttons,
+            )
+        else:
+            speaker.say(reason_text(speaker, quote["reason_code"]), buttons=buttons)
+        return [SlotSet("hardship", True)]

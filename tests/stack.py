@@ -1,0 +1,165 @@
+"""Start the real services of the stack as subprocesses on free loopback ports, for tests.
+
+Backend (app environment), action server and Rasa (Rasa environment): each is started with
+its own command line, polled on its health route with a deadline, and stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+VENVS = Path(os.environ.get("ACORDO_VENVS", REPO / ".venvs"))
+if not VENVS.is_absolute():
+    VENVS = REPO / VENVS
+RASA_PYTHON = VENVS / "rasa" / "bin" / "python"
+SERVICE_TOKEN = "stack-service-token"
+
+
+class ServiceFailed(RuntimeError):
+    """A service did not become healthy in time; the message holds its log tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        health_url: str,
+        log_path: Path,
+        *,
+        cwd: Path = REPO,
+    ) -> None:
+        self.name, self.health_url, self.log_path = name, health_url, log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_healthy(self, timeout: float) -> Service:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceFailed(f"{self.name} exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.health_url, timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise ServiceFailed(f"{self.name} not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._log.close()
+
+
+def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[Service, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "DATABASE_URL": database_url,
+        "ACORDO_SERVICE_TOKEN": SERVICE_TOKEN,
+        "ACORDO_ENVIRONMENT": "test",
+        **extra_env,
+    }
+    service = Service(
+        "backend",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "backend.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env,
+        f"{url}/health",
+        log_dir / "backend.log",
+    )
+    return service.wait_healthy(60), url
+
+
+def start_action_server(
+    backend_url: str, log_dir: Path, name: str = "actions"
+) -> tuple[Service, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "ACORDO_BACKEND_URL": backend_url,
+        "ACORDO_SERVICE_TOKEN": SERVICE_TOKEN,
+        "ACORDO_BACKEND_TIMEOUT_SECONDS": "3",
+        "PYTHONPATH": str(REPO),
+    }
+    service = Service(
+        name,
+        [str(RASA_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        env,
+        f"{url}/health",
+        log_dir / f"{name}.log",
+    )
+    return service.wait_healthy(120), url
+
+
+def start_rasa(model: Path, action_url: str, log_dir: Path) -> tuple[Service, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"ACTION_ENDPOINT_URL": f"{action_url}/webhook", "PYTHONPATH": str(REPO / "bot")}
+    service = Service(
+        "rasa",
+        [
+            str(RASA_PYTHON),
+            "-m",
+            "rasa",
+            "run",
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--interface",
+            "127.0.0.1",
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+        ],
+        env,
+        f"{url}/",
+        log_dir / "rasa.log",
+        cwd=REPO / "bot",
+    )
+    return service.wait_healthy(300), url
