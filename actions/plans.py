@@ -226,6 +226,10 @@ class ValidatePaymentPlanForm(VerifyingFormValidation):
     async def validate_plan_ask(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if not tracker.get_slot("verified"):
+            # Said together with the request, before verification: nothing can be quoted
+            # yet, so the question is asked again once the person is verified.
+            return {"plan_ask": None}
         return await self._quote(value, dispatcher, tracker, slot="plan_ask")
 
     async def validate_plan_choice(

@@ -18,10 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = commands.add_parser("seed", help="load the deterministic demo data")
     seed.add_argument("--reset", action="store_true", help="drop everything first")
     serve = commands.add_parser("serve", help="run the backend API")
-    demo = commands.add_parser("demo", help="migrate, seed and serve the demo")
-    for command in (serve, demo):
-        command.add_argument("--host", default=None)
-        command.add_argument("--port", type=int, default=None)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    commands.add_parser("guide", help="print where the demo runs and who to verify as")
     commands.add_parser("break-promises", help="mark promises whose day has passed as broken")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -33,10 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         _seed(settings.database_url, reset=args.reset)
     elif args.command == "serve":
         _serve(args.host or settings.host, args.port or settings.port)
-    elif args.command == "demo":
-        _seed(settings.database_url, reset=True)
-        _print_demo_guide(args.host or settings.host, args.port or settings.port)
-        _serve(args.host or settings.host, args.port or settings.port)
+    elif args.command == "guide":
+        _print_demo_guide(settings.host, settings.port)
     elif args.command == "break-promises":
         from backend.promises.service import break_overdue
 
@@ -76,7 +73,11 @@ def _serve(host: str, port: int) -> None:
 def _print_demo_guide(host: str, port: int) -> None:
     from backend.seed import DEMO_PERSONAS
 
-    print(f"\nBackend API: http://{host}:{port}/docs  (service token: ACORDO_SERVICE_TOKEN)")
+    print(
+        f"\nWeb chat:    http://{host}:{port}/chat   (the assistant needs about a minute to "
+        "warm up)"
+    )
+    print(f"Backend API: http://{host}:{port}/docs  (service token: ACORDO_SERVICE_TOKEN)")
     print("Demo debtors (verify with the last 4 document characters and the birth date):")
     for persona in DEMO_PERSONAS:
         suffix = "".join(ch for ch in persona.document if ch.isalnum())[-4:]

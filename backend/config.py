@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         4, ge=3, le=6, description="Trailing document characters a debtor types to verify"
     )
     database_timeout_seconds: float = Field(10.0, gt=0)
+    rasa_url: str = Field("http://127.0.0.1:5005", description="Base URL of the Rasa server")
+    # Rasa loads its model lazily, so the first message after a start can take many seconds.
+    rasa_timeout_seconds: float = Field(30.0, gt=0)
+    webchat_max_message_chars: int = Field(2000, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
 

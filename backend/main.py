@@ -7,9 +7,12 @@ import logging
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from backend.contacts.views import router as contacts_router
+from backend.conversations.views import STATIC_DIR as CHAT_STATIC_DIR
+from backend.conversations.views import router as chat_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_service_token
 from backend.exceptions import DomainError
@@ -32,6 +35,9 @@ def create_app() -> FastAPI:
     protected = [Depends(require_service_token)]
     for router in (contacts_router, debts_router, payments_router):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
+    # The customer-facing web chat is public: its visitors hold no token.
+    app.include_router(chat_router)
+    app.mount("/chat/static", StaticFiles(directory=CHAT_STATIC_DIR), name="chat-static")
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -135,10 +135,14 @@ def start_action_server(
     return service.wait_healthy(120), url
 
 
-def start_rasa(model: Path, action_url: str, log_dir: Path) -> tuple[Service, str]:
-    port = free_port()
+def start_rasa(
+    model: Path, action_url: str, log_dir: Path, port: int | None = None
+) -> tuple[Service, str]:
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"ACTION_ENDPOINT_URL": f"{action_url}/webhook", "PYTHONPATH": str(REPO / "bot")}
+    endpoints = log_dir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "{action_url}/webhook"\n')
+    env = {"PYTHONPATH": str(REPO / "bot")}
     service = Service(
         "rasa",
         [
@@ -153,7 +157,7 @@ def start_rasa(model: Path, action_url: str, log_dir: Path) -> tuple[Service, st
             "--interface",
             "127.0.0.1",
             "--endpoints",
-            "endpoints.yml",
+            str(endpoints),
             "--credentials",
             "credentials.yml",
         ],

@@ -1,0 +1,88 @@
+"""The Rasa server as the gateway sees it: send one message, get the bot's messages back.
+
+Rasa is reached through the custom REST connector in `bot/connectors/gateway.py`. Every way
+the call can fail (refused, timed out, an error status, an answer of the wrong shape) becomes
+one `AssistantUnavailable`, so the gateway has a single case to handle.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+WEBHOOK_PATH = "/webhooks/gateway/webhook"
+
+
+class AssistantUnavailable(Exception):
+    """Rasa could not be reached or gave no usable answer."""
+
+
+# A quick reply the bot offers: the title is shown, the payload is sent back when chosen.
+class Button(BaseModel):
+    title: str
+    payload: str
+
+
+# One message from the bot, reduced to what every channel can show.
+class BotMessage(BaseModel):
+    text: str | None = None
+    buttons: list[Button] = Field(default_factory=list)
+
+
+# One element of Rasa REST's answer; images and custom payloads are not shown by any channel yet.
+class _RasaReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = None
+    buttons: list[Button] = Field(default_factory=list)
+
+
+_replies = TypeAdapter(list[_RasaReply])
+
+
+class RasaClient:
+    """An async client of one Rasa server; use it as an async context manager."""
+
+    def __init__(self, *, base_url: str, timeout_seconds: float) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
+        )
+
+    async def __aenter__(self) -> RasaClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(
+        self, *, sender_id: str, text: str, metadata: dict[str, Any]
+    ) -> list[BotMessage]:
+        """Deliver one message from `sender_id` and return what the bot answers."""
+        body = {"sender": sender_id, "message": text, "metadata": metadata}
+        try:
+            response = await self._http.post(WEBHOOK_PATH, json=body)
+            response.raise_for_status()
+            replies = _replies.validate_json(response.content)
+        except httpx.HTTPStatusError as exc:
+            raise AssistantUnavailable(f"Rasa answered {exc.response.status_code}") from exc
+        except httpx.HTTPError as exc:
+            raise AssistantUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
+        except ValidationError as exc:
+            raise AssistantUnavailable("Rasa's answer is not a list of messages") from exc
+        return [
+            BotMessage(text=reply.text, buttons=reply.buttons)
+            for reply in replies
+            if reply.text or reply.buttons
+        ]

@@ -1,0 +1,212 @@
+"""The conversation gateway: every inbound message is logged, given a language and sent to Rasa.
+
+Channels (web chat, Telegram, WhatsApp) call `handle_inbound` and show what it returns. The
+database work runs in plain synchronous functions on a worker thread, and the inbound message
+is committed *before* Rasa is asked: the message is kept even if Rasa fails, and no
+transaction stays open while Rasa runs actions that write through the backend API (on SQLite
+an open write transaction would block them until the call timed out).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from anyio import to_thread
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.contacts import service as contacts
+from backend.contacts.models import ChannelContact
+from backend.conversations.language import detect_language
+from backend.conversations.rasa_client import AssistantUnavailable, BotMessage, RasaClient
+from backend.enums import Actor, Channel, Language
+from backend.exceptions import InvalidRequest
+from backend.interactions.models import Direction, Interaction
+from backend.interactions.service import record
+from locales import translate
+
+log = logging.getLogger(__name__)
+
+RECEIVED = "message.received"
+SENT = "message.sent"
+UNAVAILABLE = "assistant.unavailable"
+# A bot turn longer than this many messages is not expected; it only bounds the lookup.
+_LAST_TURN_LIMIT = 20
+# Leading slashes (and the blanks before them) that would make Rasa read an intent shortcut.
+_SHORTCUT_PREFIX = re.compile(r"^[\s/]+")
+
+
+@dataclass(frozen=True)
+class _Received:
+    contact: ChannelContact
+    language: Language | None
+    forwarded_text: str
+    metadata: dict[str, Any]
+
+
+def ensure_fits(*, text: str, max_chars: int) -> None:
+    """Refuse a message longer than the channel accepts, before anything is recorded."""
+    if len(text) > max_chars:
+        raise InvalidRequest(
+            f"messages are limited to {max_chars} characters",
+            reason_code="message_too_long",
+            max_chars=max_chars,
+        )
+
+
+async def handle_inbound(
+    *,
+    db_session: Session,
+    channel: Channel,
+    external_id: str,
+    text: str,
+    language_hint: Language | None,
+    rasa: RasaClient,
+    now: datetime,
+) -> list[BotMessage]:
+    """Log the message, forward it to Rasa and log and return the bot's answer.
+
+    When Rasa is unavailable the answer is one apology, in the conversation's language, that
+    says the message was kept and offers a human.
+    """
+    received = await to_thread.run_sync(
+        partial(
+            _receive,
+            db_session=db_session,
+            channel=channel,
+            external_id=external_id,
+            text=text,
+            language_hint=language_hint,
+            now=now,
+        )
+    )
+    try:
+        replies = await rasa.send(
+            sender_id=f"{channel.value}:{external_id}",
+            text=received.forwarded_text,
+            metadata=received.metadata,
+        )
+    except AssistantUnavailable as exc:
+        log.warning("assistant unavailable for contact %s: %s", received.contact.id, exc)
+        apology = BotMessage(text=_apology(received.language))
+        await to_thread.run_sync(
+            partial(_record_unavailable, db_session=db_session, received=received, apology=apology)
+        )
+        return [apology]
+    await to_thread.run_sync(
+        partial(_record_replies, db_session=db_session, contact=received.contact, replies=replies)
+    )
+    return replies
+
+
+def _receive(
+    *,
+    db_session: Session,
+    channel: Channel,
+    external_id: str,
+    text: str,
+    language_hint: Language | None,
+    now: datetime,
+) -> _Received:
+    contact = contacts.get_or_create(
+        db_session=db_session, channel=channel, external_id=external_id
+    )
+    is_payload = text in offered_payloads(db_session=db_session, contact=contact)
+    forwarded = text if is_payload else _SHORTCUT_PREFIX.sub("", text, count=1)
+    contact.last_inbound_at = now
+    record(
+        db_session=db_session,
+        event=RECEIVED,
+        actor=Actor.DEBTOR,
+        direction=Direction.INBOUND,
+        contact=contact,
+        text=text,
+    )
+    detected = None if is_payload else detect_language(text)
+    if detected is not None and detected != contact.language:
+        contacts.set_language(db_session=db_session, contact=contact, language=detected)
+    language = detected or _known_language(contact) or language_hint
+    db_session.commit()
+    metadata = {
+        "channel": channel.value,
+        "external_id": external_id,
+        "language": language.value if language else None,
+        "detected_language": detected.value if detected else None,
+        "debtor_known": contact.debtor_id is not None,
+    }
+    return _Received(contact, language, forwarded, metadata)
+
+
+def _known_language(contact: ChannelContact) -> Language | None:
+    # Before the browser's hint: the hint comes with every message, while the stored language
+    # is what this conversation was last detected in (or what the person chose).
+    if contact.language is not None:
+        return contact.language
+    return contact.debtor.preferred_language if contact.debtor is not None else None
+
+
+def offered_payloads(*, db_session: Session, contact: ChannelContact) -> set[str]:
+    """The button payloads of the bot's last turn: the only `/intent` texts Rasa may receive.
+
+    A turn is every message the bot sent since the contact last wrote; any other text starting
+    with "/" would let a user trigger intents and entities the dialogue did not offer.
+    """
+    query = (
+        select(Interaction.event, Interaction.data)
+        .where(
+            Interaction.contact_id == contact.id,
+            Interaction.event.in_((RECEIVED, SENT, UNAVAILABLE)),
+        )
+        .order_by(Interaction.id.desc())
+        .limit(_LAST_TURN_LIMIT)
+    )
+    payloads: set[str] = set()
+    for event, data in db_session.execute(query):
+        if event != SENT:
+            break
+        payloads.update(button["payload"] for button in (data or {}).get("buttons", []))
+    return payloads
+
+
+def _record_replies(
+    *, db_session: Session, contact: ChannelContact, replies: list[BotMessage]
+) -> None:
+    # Rasa's actions may have verified the contact meanwhile: log with its current debtor.
+    db_session.refresh(contact)
+    for reply in replies:
+        record(
+            db_session=db_session,
+            event=SENT,
+            actor=Actor.BOT,
+            direction=Direction.OUTBOUND,
+            contact=contact,
+            text=reply.text,
+            data={"buttons": [button.model_dump() for button in reply.buttons]},
+        )
+    db_session.commit()
+
+
+def _record_unavailable(*, db_session: Session, received: _Received, apology: BotMessage) -> None:
+    record(
+        db_session=db_session,
+        event=UNAVAILABLE,
+        actor=Actor.SYSTEM,
+        direction=Direction.OUTBOUND,
+        contact=received.contact,
+        text=apology.text,
+        data={"language": received.language.value if received.language else None},
+    )
+    db_session.commit()
+
+
+def _apology(language: Language | None) -> str:
+    return translate(
+        language.value if language else None,
+        "Sorry, I can't answer right now. Your message was kept and a member of our team can "
+        'help you: just write "human".',
+    )

@@ -1,0 +1,193 @@
+// The web chat page: loads its words in the browser's language, keeps the session id in
+// localStorage, sends messages to the gateway and shows the bot's answers. Every text is put in
+// the page with textContent, never parsed as HTML.
+"use strict";
+
+(() => {
+  const API = "chat/api";
+  const SESSION_KEY = "acordo.chat.session";
+  const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
+  const log = document.getElementById("log");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("input");
+  const sendButton = document.getElementById("send");
+  const typing = document.getElementById("typing");
+  const notice = document.getElementById("notice");
+
+  const language = pickLanguage(navigator.languages || [navigator.language]);
+  let ui = { strings: {}, max_message_chars: 2000 };
+  let session = null;
+  let busy = false;
+
+  function pickLanguage(tags) {
+    for (const tag of tags) {
+      const base = String(tag || "").toLowerCase().split(/[-_]/)[0];
+      if (base === "pt") return "pt_BR";
+      if (base === "es" || base === "it" || base === "en") return base;
+    }
+    return "en";
+  }
+
+  function say(key) {
+    return ui.strings[key] || "";
+  }
+
+  async function loadStrings() {
+    const response = await fetch(`${API}/ui-strings?language=${encodeURIComponent(language)}`);
+    if (!response.ok) throw new Error(`ui-strings: ${response.status}`);
+    ui = await response.json();
+    document.documentElement.lang = ui.language.replace("_", "-");
+    document.title = say("title");
+    for (const element of document.querySelectorAll("[data-ui]")) {
+      element.textContent = say(element.dataset.ui);
+    }
+    for (const element of document.querySelectorAll("[data-ui-placeholder]")) {
+      element.placeholder = say(element.dataset.uiPlaceholder);
+    }
+    for (const element of document.querySelectorAll("[data-ui-label]")) {
+      element.setAttribute("aria-label", say(element.dataset.uiLabel));
+    }
+  }
+
+  async function postJson(path, body) {
+    const response = await fetch(`${API}/${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const payload = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error(`${path}: ${response.status}`);
+      error.reasonCode = payload && payload.detail && payload.detail.reason_code;
+      throw error;
+    }
+    return payload;
+  }
+
+  function storedSession() {
+    try {
+      const stored = localStorage.getItem(SESSION_KEY);
+      return stored && SESSION_ID.test(stored) ? stored : null;
+    } catch (_) {
+      return null; // storage disabled: the session lasts as long as the page
+    }
+  }
+
+  async function sessionId() {
+    session = session || storedSession();
+    if (!session) {
+      session = (await postJson("sessions", {})).session_id;
+      try {
+        localStorage.setItem(SESSION_KEY, session);
+      } catch (_) {
+        // keep it in memory only
+      }
+    }
+    return session;
+  }
+
+  function addBubble(who, text) {
+    const item = document.createElement("li");
+    item.className = `bubble bubble-${who}`;
+    if (text) {
+      const body = document.createElement("span");
+      body.textContent = text;
+      item.appendChild(body);
+    }
+    log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
+    return item;
+  }
+
+  function addBotMessage(message) {
+    const item = addBubble("bot", message.text);
+    if (!message.buttons || message.buttons.length === 0) return;
+    const choices = document.createElement("div");
+    choices.className = "choices";
+    for (const button of message.buttons) {
+      const choice = document.createElement("button");
+      choice.type = "button";
+      choice.className = "choice";
+      choice.textContent = button.title;
+      choice.addEventListener("click", () => send(button.payload, button.title));
+      choices.appendChild(choice);
+    }
+    item.appendChild(choices);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function disableChoices() {
+    // Only the buttons of the bot's last turn mean anything to the gateway.
+    for (const choice of log.querySelectorAll(".choice")) choice.disabled = true;
+  }
+
+  function showNotice(text) {
+    notice.textContent = text;
+    notice.hidden = !text;
+  }
+
+  function setBusy(value) {
+    busy = value;
+    typing.hidden = !value;
+    sendButton.disabled = value;
+  }
+
+  async function send(text, shownAs) {
+    if (busy) return;
+    if ([...text].length > ui.max_message_chars) {
+      showNotice(say("too_long"));
+      return;
+    }
+    showNotice("");
+    disableChoices();
+    const bubble = addBubble("user", shownAs || text);
+    setBusy(true);
+    try {
+      const reply = await postJson("messages", { session_id: await sessionId(), text, language });
+      for (const message of reply.messages) addBotMessage(message);
+    } catch (error) {
+      bubble.classList.add("bubble-failed");
+      if (!shownAs && !input.value) input.value = text; // let the visitor send it again
+      showNotice(error.reasonCode === "message_too_long" ? say("too_long") : say("error"));
+    } finally {
+      setBusy(false);
+      input.focus();
+    }
+  }
+
+  function refuseFiles(event) {
+    const transfer = event.dataTransfer || event.clipboardData;
+    if (transfer && transfer.files && transfer.files.length > 0) {
+      event.preventDefault();
+      showNotice(say("text_only"));
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text || busy) return;
+    input.value = "";
+    send(text);
+  });
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  input.addEventListener("paste", refuseFiles);
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", refuseFiles);
+
+  loadStrings()
+    .catch((error) => console.error(error))
+    .finally(() => {
+      input.disabled = false;
+      sendButton.disabled = false;
+      input.focus();
+    });
+})();

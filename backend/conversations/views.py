@@ -1,0 +1,130 @@
+"""The web chat: its page and the public API the page talks to.
+
+These routes need no service token: the customer's browser calls them. A session id is just
+a random name for a web chat contact; it proves nothing, and debt details still need the
+identity verification the bot asks for.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from backend.conversations import service as gateway
+from backend.conversations.rasa_client import BotMessage, RasaClient
+from backend.db import SessionDep
+from backend.deps import Now, SettingsDep
+from backend.enums import Channel, Language
+from locales import format_number, translate
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The page loads only its own script and style, and only talks to this origin.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+NO_STORE = {"Cache-Control": "no-store"}
+
+router = APIRouter(prefix="/chat", tags=["web chat"])
+
+
+async def rasa_client(settings: SettingsDep) -> AsyncIterator[RasaClient]:
+    async with RasaClient(
+        base_url=settings.rasa_url, timeout_seconds=settings.rasa_timeout_seconds
+    ) as client:
+        yield client
+
+
+RasaDep = Annotated[RasaClient, Depends(rasa_client)]
+
+
+# A new web chat conversation.
+class SessionRead(BaseModel):
+    session_id: str
+
+
+# What the visitor typed, or the payload of a button they pressed.
+class ChatMessageCreate(BaseModel):
+    session_id: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    text: str = Field(min_length=1)
+    language: Language | None = Field(None, description="the browser's language, as a hint")
+
+
+# What the page shows in reply.
+class ChatReply(BaseModel):
+    messages: list[BotMessage]
+
+
+# The page's own words, in one language.
+class UiStrings(BaseModel):
+    language: Language
+    max_message_chars: int
+    strings: dict[str, str]
+
+
+@router.get("", include_in_schema=False)
+def chat_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "chat.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+@router.post("/api/sessions", response_model=SessionRead)
+def start_session(response: Response) -> SessionRead:
+    response.headers.update(NO_STORE)
+    return SessionRead(session_id=secrets.token_urlsafe(24))
+
+
+@router.post("/api/messages", response_model=ChatReply)
+async def send_message(
+    message: ChatMessageCreate,
+    response: Response,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    rasa: RasaDep,
+    now: Now,
+) -> ChatReply:
+    gateway.ensure_fits(text=message.text, max_chars=settings.webchat_max_message_chars)
+    replies = await gateway.handle_inbound(
+        db_session=db_session,
+        channel=Channel.WEBCHAT,
+        external_id=message.session_id,
+        text=message.text,
+        language_hint=message.language,
+        rasa=rasa,
+        now=now,
+    )
+    response.headers.update(NO_STORE)
+    return ChatReply(messages=replies)
+
+
+@router.get("/api/ui-strings", response_model=UiStrings)
+def ui_strings(
+    settings: SettingsDep, language: Annotated[Language, Query()] = Language.EN
+) -> UiStrings:
+    limit = settings.webchat_max_message_chars
+    lang = language.value
+    strings = {
+        "title": translate(lang, "Payment assistant"),
+        "log_label": translate(lang, "Conversation"),
+        "input_label": translate(lang, "Your message"),
+        "placeholder": translate(lang, "Type your message…"),
+        "send": translate(lang, "Send"),
+        "typing": translate(lang, "The assistant is typing…"),
+        "text_only": translate(lang, "Sorry, I can only read text."),
+        "error": translate(lang, "Your message could not be sent. Please try again."),
+        "too_long": translate(
+            lang,
+            "Your message is too long: please keep it under {limit} characters.",
+            limit=format_number(limit, lang),
+        ),
+    }
+    return UiStrings(language=language, max_message_chars=limit, strings=strings)

@@ -1,0 +1,274 @@
+"""The action server, run for real, against the real backend on a test database.
+
+The action server (Rasa environment) is started as a subprocess and called on its webhook
+exactly as Rasa calls it, with a tracker and the bot's domain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from datetime import date, timedelta
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from backend.contacts.models import ChannelContact
+from backend.interactions.models import Interaction
+from backend.migrate import upgrade_to_head
+from backend.plans.models import PaymentPlan
+from backend.promises.models import PromiseToPay
+from tests import factories
+from tests.stack import REPO, start_action_server, start_backend
+
+DOMAIN = yaml.safe_load((REPO / "bot" / "domain.yml").read_text())
+_senders = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stack")
+    url = f"sqlite:///{folder / 'actions.sqlite3'}"
+    upgrade_to_head(url)
+    backend, backend_url = start_backend(url, folder)
+    actions, actions_url = start_action_server(backend_url, folder)
+    # A second action server whose backend is down (nothing listens on port 9).
+    orphan, orphan_url = start_action_server("http://127.0.0.1:9", folder, name="orphan")
+    engine = create_engine(url)
+    yield {"db": engine, "actions": actions_url, "orphan": orphan_url}
+    for service in (orphan, actions, backend):
+        service.stop()
+    engine.dispose()
+
+
+@pytest.fixture
+def db(stack):
+    with Session(stack["db"], expire_on_commit=False) as session:
+        yield session
+
+
+def plain(text: str) -> str:
+    """Babel separates currency and digits with no-break spaces; compare with plain ones."""
+    return unicodedata.normalize("NFKC", text).replace("\u202f", " ")
+
+
+class Conversation:
+    """One sender talking to the action server; slots persist between calls like in Rasa."""
+
+    def __init__(self, actions_url: str, language: str = "pt_BR") -> None:
+        self.url = f"{actions_url}/webhook"
+        self.sender = f"webchat:actions-test-{next(_senders)}"
+        self.language = language
+        self.slots: dict = {"verified": False, "locked": False, "fallback_count": 0}
+        self.active_loop: str | None = None
+
+    def run(
+        self,
+        action: str,
+        *,
+        text: str = "",
+        intent: str = "inform",
+        entities: list | None = None,
+        set_slots: dict | None = None,
+    ) -> list[str]:
+        """Run `action` after a user message; return the bot's texts (plain spaces)."""
+        events = [
+            {
+                "event": "user",
+                "text": text,
+                "parse_data": {
+                    "intent": {"name": intent, "confidence": 1.0},
+                    "entities": entities or [],
+                    "text": text,
+                },
+            }
+        ]
+        for name, value in (set_slots or {}).items():
+            self.slots[name] = value
+            events.append({"event": "slot", "name": name, "value": value})
+        tracker = {
+            "sender_id": self.sender,
+            "slots": self.slots,
+            "latest_message": {
+                "text": text,
+                "intent": {"name": intent, "confidence": 1.0},
+                "entities": entities or [],
+                "metadata": {"language": self.language},
+            },
+            "events": events,
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {"name": self.active_loop} if self.active_loop else {},
+            "latest_action_name": "action_listen",
+        }
+        response = httpx.post(
+            self.url,
+            json={
+                "next_action": action,
+                "sender_id": self.sender,
+                "tracker": tracker,
+                "domain": DOMAIN,
+                "version": "3.6.2",
+            },
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        for event in body["events"]:
+            if event["event"] == "slot":
+                self.slots[event["name"]] = event["value"]
+        self.buttons = [b for r in body["responses"] for b in r.get("buttons") or []]
+        return [plain(r["text"]) for r in body["responses"] if r.get("text")]
+
+    def verify(self, debtor) -> list[str]:
+        self.active_loop = "verification_form"
+        self.run(
+            "validate_verification_form",
+            text=debtor.document_number[-4:],
+            set_slots={"document_suffix": debtor.document_number[-4:]},
+        )
+        said = self.run(
+            "validate_verification_form", text="14/03/1988", set_slots={"birth_date": "14/03/1988"}
+        )
+        self.active_loop = None
+        return said
+
+
+def test_verification_names_the_creditor_and_the_debt(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"])
+
+    said = chat.verify(debtor)
+
+    assert chat.slots["verified"] is True
+    assert chat.slots["debt_reference"] == debt.reference
+    assert "Aurora Crédito Financeiro S.A." in said[0]
+    assert debt.reference in said[0]
+
+
+def test_wrong_details_are_refused_with_the_attempts_left(stack, db):
+    debtor, _ = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"], language="en")
+    chat.active_loop = "verification_form"
+    chat.run("validate_verification_form", text="0000", set_slots={"document_suffix": "0000"})
+
+    said = chat.run(
+        "validate_verification_form", text="01/02/1990", set_slots={"birth_date": "01/02/1990"}
+    )
+
+    assert chat.slots["verified"] is False
+    assert chat.slots["document_suffix"] is None and chat.slots["birth_date"] is None
+    assert "2 attempts left" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("language", "currency", "amount"),
+    [
+        ("pt_BR", "BRL", "R$ 2.450,90"),
+        ("it", "EUR", "2.450,90 €"),
+        ("en", "USD", "$2,450.90"),
+        ("en", "EUR", "€2,450.90"),
+    ],
+)
+def test_balance_is_formatted_for_the_debtors_locale(stack, db, language, currency, amount):
+    debtor, _ = factories.debtor_with_debt(db, currency=currency)
+    chat = Conversation(stack["actions"], language=language)
+    chat.verify(debtor)
+
+    said = chat.run("action_answer_balance", text="?", intent="ask_balance")
+
+    assert amount in said[0]
+
+
+def test_a_plan_above_the_policy_ends_in_a_compliant_plan(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"], language="en")
+    chat.verify(debtor)
+    chat.active_loop = "payment_plan_form"
+
+    said = chat.run(
+        "validate_payment_plan_form",
+        text="24 installments",
+        entities=[{"entity": "installments", "value": "24"}],
+        set_slots={"plan_ask": "24 installments"},
+    )
+    assert "more installments than I can offer" in said[0]
+    options = chat.slots["plan_options"]
+    assert options[0]["proposal"]["installment_count"] == 12
+
+    listed = chat.run("action_ask_plan_choice", text="24 installments")
+    assert "12 monthly installments of R$" in listed[0]
+    assert chat.buttons[0]["payload"] == '/inform{"plan_option":"0"}'
+
+    chat.run(
+        "validate_payment_plan_form",
+        text='/inform{"plan_option":"0"}',
+        set_slots={"plan_choice": "0"},
+    )
+    summary = chat.run("action_ask_plan_confirmed", text="0")
+    assert "Shall I set up this plan?" in summary[0]
+    chat.active_loop = None
+    done = chat.run(
+        "action_create_plan", text="yes", intent="affirm", set_slots={"plan_confirmed": True}
+    )
+
+    assert done[0].startswith("Done! Your plan is set up")
+    plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debt_id == debt.id)).one()
+    assert plan.installment_count == 12 and plan.status.value == "active"
+    assert chat.slots["resolved"] is True and chat.slots["plan_options"] is None
+
+
+def test_a_promise_with_a_relative_date_is_recorded(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"], language="en")
+    chat.verify(debtor)
+    chat.active_loop = "promise_form"
+    chat.run("validate_promise_form", text="R$ 300", set_slots={"promise_amount": "R$ 300"})
+    chat.run("validate_promise_form", text="tomorrow", set_slots={"promise_date": "tomorrow"})
+    chat.active_loop = None
+
+    said = chat.run("action_record_promise", text="tomorrow")
+
+    promise = db.scalars(select(PromiseToPay).where(PromiseToPay.debt_id == debt.id)).one()
+    assert promise.amount_minor == 30000
+    assert promise.promised_date > date.today() - timedelta(days=1)
+    assert "R$ 300,00" in said[0] or "R$300.00" in said[0]
+
+
+def test_opt_out_is_recorded_and_confirmed(stack, db):
+    chat = Conversation(stack["actions"], language="es")
+
+    said = chat.run("action_opt_out", text="STOP", intent="opt_out")
+
+    contact = db.scalars(
+        select(ChannelContact).where(ChannelContact.external_id == chat.sender.split(":", 1)[1])
+    ).one()
+    assert contact.opted_out_at is not None
+    assert said and said[0] != ""
+
+
+def test_asking_for_a_person_is_escalated(stack, db):
+    chat = Conversation(stack["actions"])
+
+    chat.run("action_request_human", text="quero falar com uma pessoa", intent="request_human")
+
+    events = db.scalars(
+        select(Interaction.event).where(Interaction.event == "escalation.requested")
+    ).all()
+    assert events
+
+
+@pytest.mark.parametrize("language", ["pt_BR", "es", "it", "en"])
+def test_backend_down_gives_a_localized_apology_and_a_person(stack, language):
+    chat = Conversation(stack["orphan"], language=language)
+    chat.slots["verified"] = True
+
+    said = chat.run("action_answer_balance", text="?", intent="ask_balance")
+
+    assert len(said) == 1
+    assert chat.buttons[0]["payload"] == "/request_human"
+    english = "Sorry, something went wrong on our side"
+    assert (english in said[0]) == (language == "en")

@@ -1,0 +1,370 @@
+"""The conversation gateway and the web chat, against a fake Rasa server on a local port."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from backend.config import get_settings
+from backend.contacts.models import ChannelContact
+from backend.conversations.language import detect_language
+from backend.debtors.models import Debtor
+from backend.enums import Language
+from backend.interactions.models import Interaction
+from tests import factories
+
+MESSAGES = "/chat/api/messages"
+SESSION = "session-0123456789abcdef"
+TIMEOUT_SECONDS = 0.5
+
+
+class FakeRasa:
+    """Rasa's REST webhook as the gateway sees it: records each request, answers as told."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.replies: list[dict] = []
+        self.mode = "answer"  # or "error", "garbage", "slow"
+        self.release = threading.Event()  # ends a slow answer early at teardown
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers["Content-Length"])
+                fake.received.append(
+                    {"path": self.path, "body": json.loads(self.rfile.read(length))}
+                )
+                if fake.mode == "slow":
+                    fake.release.wait(timeout=5 * TIMEOUT_SECONDS)
+                status, body = {
+                    "error": (500, b'{"error": "boom"}'),
+                    "garbage": (200, b'{"not": "a list"}'),
+                }.get(fake.mode, (200, json.dumps(fake.replies).encode()))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def answer(self, *messages: dict) -> None:
+        self.replies = [{"recipient_id": "someone", **message} for message in messages]
+
+    @property
+    def last(self) -> dict:
+        return self.received[-1]["body"]
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa()
+    fake.thread.start()
+    yield fake
+    fake.release.set()
+    fake.server.shutdown()
+    fake.server.server_close()
+    fake.thread.join(timeout=5)
+
+
+@pytest.fixture
+def chat(app, settings, rasa, anonymous_client):
+    """A client without the service token, with the gateway pointed at the fake Rasa."""
+    overridden = settings.model_copy(
+        update={"rasa_url": rasa.url, "rasa_timeout_seconds": TIMEOUT_SECONDS}
+    )
+    app.dependency_overrides[get_settings] = lambda: overridden
+    return anonymous_client
+
+
+def say(chat, text, *, session=SESSION, language=None):
+    body = {"session_id": session, "text": text}
+    if language:
+        body["language"] = language
+    return chat.post(MESSAGES, json=body)
+
+
+def interactions(db_session) -> list[Interaction]:
+    db_session.expire_all()
+    return list(db_session.scalars(select(Interaction).order_by(Interaction.id)))
+
+
+def contact_language(db_session, session=SESSION) -> Language | None:
+    query = select(ChannelContact.language).where(ChannelContact.external_id == session)
+    return db_session.scalar(query)
+
+
+# --- language detection ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cuánto debo", Language.ES),
+        ("fala em português?", Language.PT_BR),
+        ("how much do I owe", Language.EN),
+        ("vorrei pagare il mio debito", Language.IT),
+        ("quanto eu devo?", None),  # Italian 0.44 against Portuguese 0.40: too close
+        ("12", None),
+        ("sim", None),
+        ("ok", None),
+        ("R$ 150", None),
+        ("", None),
+    ],
+)
+def test_detect_language(text, expected):
+    assert detect_language(text) is expected
+
+
+# --- the round trip -------------------------------------------------------------------
+
+
+def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, clock):
+    rasa.answer(
+        {"text": "Hola. ¿Me confirmas tu identidad?"},
+        {"text": "¿Seguimos?", "buttons": [{"title": "Sí", "payload": "/affirm"}]},
+        {"image": "https://example.com/only-an-image.png"},  # no channel shows these yet
+    )
+
+    response = say(chat, "cuánto debo", language="en")
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.json() == {
+        "messages": [
+            {"text": "Hola. ¿Me confirmas tu identidad?", "buttons": []},
+            {"text": "¿Seguimos?", "buttons": [{"title": "Sí", "payload": "/affirm"}]},
+        ]
+    }
+    assert rasa.received[0]["path"] == "/webhooks/gateway/webhook"
+    assert rasa.last == {
+        "sender": f"webchat:{SESSION}",
+        "message": "cuánto debo",
+        "metadata": {
+            "channel": "webchat",
+            "external_id": SESSION,
+            "language": "es",
+            "detected_language": "es",
+            "debtor_known": False,
+        },
+    }
+    logged = [(i.event, i.direction.value, i.actor.value, i.text) for i in interactions(db_session)]
+    assert logged == [
+        ("message.received", "inbound", "debtor", "cuánto debo"),
+        ("language.changed", "internal", "debtor", None),
+        ("message.sent", "outbound", "bot", "Hola. ¿Me confirmas tu identidad?"),
+        ("message.sent", "outbound", "bot", "¿Seguimos?"),
+    ]
+    assert interactions(db_session)[-1].data == {"buttons": [{"title": "Sí", "payload": "/affirm"}]}
+    contact = db_session.scalars(select(ChannelContact)).one()
+    assert contact.language is Language.ES
+    assert contact.last_inbound_at == clock.fixed
+    assert {i.contact_id for i in interactions(db_session)} == {contact.id}
+
+
+def test_portuguese_after_spanish_switches_the_language_of_contact_and_debtor(
+    chat, rasa, db_session
+):
+    debtor = factories.debtor(
+        db_session, factories.creditor(db_session), preferred_language=Language.ES
+    )
+    factories.contact(db_session, debtor, external_id=SESSION)
+    db_session.commit()
+    rasa.answer({"text": "ok"})
+
+    say(chat, "cuánto debo")
+    assert rasa.last["metadata"]["language"] == "es"
+    assert rasa.last["metadata"]["debtor_known"] is True
+    say(chat, "quero pagar a minha dívida")
+
+    assert rasa.last["metadata"]["language"] == "pt_BR"
+    assert rasa.last["metadata"]["detected_language"] == "pt_BR"
+    assert contact_language(db_session) is Language.PT_BR
+    assert db_session.scalar(select(Debtor.preferred_language)) is Language.PT_BR
+    assert all(i.debtor_id == debtor.id for i in interactions(db_session))
+
+
+def test_a_short_reply_keeps_the_conversation_language(chat, rasa, db_session):
+    rasa.answer({"text": "ok"})
+    say(chat, "cuánto debo", language="en")
+
+    say(chat, "12", language="en")
+
+    assert rasa.last["message"] == "12"
+    assert rasa.last["metadata"]["language"] == "es"  # not the browser's English
+    assert rasa.last["metadata"]["detected_language"] is None
+    assert contact_language(db_session) is Language.ES
+
+
+def test_the_browser_language_is_used_until_one_is_detected(chat, rasa, db_session):
+    rasa.answer({"text": "ok"})
+
+    say(chat, "12", language="it")
+
+    assert rasa.last["metadata"]["language"] == "it"
+    assert contact_language(db_session) is None  # a hint is not a detection
+
+
+def test_the_language_of_a_known_debtor_comes_before_the_browser_hint(chat, rasa, db_session):
+    debtor, _ = factories.debtor_with_debt(db_session)  # Brazilian Portuguese
+    factories.contact(db_session, debtor, external_id=SESSION)
+    db_session.commit()
+    rasa.answer({"text": "ok"})
+
+    say(chat, "ok", language="en")
+
+    assert rasa.last["metadata"]["language"] == "pt_BR"
+
+
+# --- Rasa unavailable -------------------------------------------------------------------
+
+
+def refused_url() -> tuple[socket.socket, str]:
+    """A port that is bound but not listening: connecting to it is refused."""
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    return bound, f"http://127.0.0.1:{bound.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("failure", ["refused", "slow", "error", "garbage"])
+def test_when_rasa_fails_the_visitor_gets_one_apology_and_the_message_is_kept(
+    failure, app, settings, chat, rasa, db_session
+):
+    if failure == "refused":
+        bound, url = refused_url()
+        overridden = settings.model_copy(update={"rasa_url": url})
+        app.dependency_overrides[get_settings] = lambda: overridden
+    else:
+        rasa.mode = failure
+
+    response = say(chat, "cuánto debo")
+
+    if failure == "refused":
+        bound.close()
+    assert response.status_code == 200
+    [apology] = response.json()["messages"]
+    assert apology["text"]
+    assert apology["buttons"] == []
+    logged = [(i.event, i.actor.value, i.text) for i in interactions(db_session)]
+    assert logged[0] == ("message.received", "debtor", "cuánto debo")
+    assert logged[-1] == ("assistant.unavailable", "system", apology["text"])
+    assert [event for event, _, _ in logged].count("message.sent") == 0
+
+
+def test_the_apology_is_in_the_conversation_language(app, settings, chat, db_session):
+    bound, url = refused_url()
+    overridden = settings.model_copy(update={"rasa_url": url})
+    app.dependency_overrides[get_settings] = lambda: overridden
+
+    apologies = {}
+    for language in ("pt_BR", "es", "it", "en"):
+        response = say(chat, "12", session=f"{language}-apology-session", language=language)
+        apologies[language] = response.json()["messages"][0]["text"]
+    bound.close()
+
+    assert all(apologies.values())
+    assert len(set(apologies.values())) == 4
+
+
+# --- what is refused or rewritten -------------------------------------------------------
+
+
+def test_a_message_too_long_is_refused_and_nothing_is_recorded(chat, rasa, db_session):
+    response = say(chat, "a" * 2001)
+
+    assert response.status_code == 422
+    assert response.json()["detail"]["reason_code"] == "message_too_long"
+    assert rasa.received == []
+    assert interactions(db_session) == []
+    assert db_session.scalars(select(ChannelContact)).all() == []
+
+
+@pytest.mark.parametrize(
+    "session", ["short", "x" * 65, "has spaces in it 123", "../../etc/passwd/aaaa"]
+)
+def test_a_malformed_session_id_is_refused(chat, rasa, session):
+    response = say(chat, "hello there", session=session)
+
+    assert response.status_code == 422
+    assert rasa.received == []
+
+
+def test_only_payloads_the_bot_offered_reach_rasa_as_intents(chat, rasa):
+    rasa.answer({"text": "ok"})
+    say(chat, "/restart")
+    assert rasa.last["message"] == "restart"
+
+    rasa.answer(
+        {"text": "¿Aceptas este plan?"},
+        {"buttons": [{"title": "Sí", "payload": '/affirm{"plan": "12x"}'}]},
+    )
+    say(chat, "quiero pagar en cuotas")
+    rasa.answer({"text": "ok"})
+    say(chat, '/affirm{"plan": "12x"}')
+    assert rasa.last["message"] == '/affirm{"plan": "12x"}'
+    assert rasa.last["metadata"]["detected_language"] is None
+
+    say(chat, "/deny")  # offered by nobody
+    assert rasa.last["message"] == "deny"
+    say(chat, '  //affirm{"plan": "12x"}')  # offered two turns ago: no longer
+    assert rasa.last["message"] == 'affirm{"plan": "12x"}'
+
+
+# --- the page -------------------------------------------------------------------------
+
+
+def test_sessions_are_random_url_safe_ids(chat):
+    first = chat.post("/chat/api/sessions").json()["session_id"]
+    second = chat.post("/chat/api/sessions").json()["session_id"]
+
+    assert first != second
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", first)
+
+
+def test_the_chat_page_and_its_assets_are_served(chat):
+    page = chat.get("/chat")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert 'src="chat/static/chat.js"' in page.text
+    for asset, kind in (("chat.js", "javascript"), ("chat.css", "text/css")):
+        served = chat.get(f"/chat/static/{asset}")
+        assert served.status_code == 200
+        assert kind in served.headers["content-type"]
+    assert "innerHTML" not in chat.get("/chat/static/chat.js").text
+
+
+def test_ui_strings_come_in_every_language(chat):
+    answers = {
+        language: chat.get("/chat/api/ui-strings", params={"language": language}).json()
+        for language in ("pt_BR", "es", "it", "en")
+    }
+
+    keys = set(answers["en"]["strings"])
+    assert {"title", "placeholder", "send", "typing", "text_only", "error", "too_long"} <= keys
+    for language, answer in answers.items():
+        assert answer["language"] == language
+        assert answer["max_message_chars"] == 2000
+        assert set(answer["strings"]) == keys
+        assert all(answer["strings"].values())
+        too_long = answer["strings"]["too_long"]
+        assert "2" in too_long and "{limit}" not in too_long
+    titles = {answer["strings"]["title"] for answer in answers.values()}
+    assert len(titles) == 4
+    assert chat.get("/chat/api/ui-strings", params={"language": "de"}).status_code == 422
