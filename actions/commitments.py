@@ -139,21 +139,21 @@ class RecordPromise(CollectionsAction):
 def promise_refusal(speaker: Speaker, refusal: Refused) -> str:
     reason = refusal.reason_code
     if reason == "first_payment_too_late" and refusal.detail.get("latest_date"):
-        return speaker.text(
+        return speaker.phrase(
             "I can only accept a date up to {date}.",
             date=day(speaker, refusal.detail["latest_date"]),
         )
     if reason == "promise_already_active":
-        return speaker.text("You already have a promise to pay registered for this debt.")
+        return speaker.phrase("You already have a promise to pay registered for this debt.")
     if reason == "amount_exceeds_balance":
-        return speaker.text("That amount is more than what you owe.")
+        return speaker.phrase("That amount is more than what you owe.")
     if reason == "plan_already_active":
-        return speaker.text("You already have an active payment plan for this debt.")
+        return speaker.phrase("You already have an active payment plan for this debt.")
     if reason == "debt_disputed":
-        return speaker.text(
+        return speaker.phrase(
             "This debt is under dispute, so collection is paused until our team reviews it."
         )
-    return speaker.text(
+    return speaker.phrase(
         "I can't register that promise automatically. A member of our team can help."
     )
 

@@ -68,8 +68,8 @@ class Speaker:
             text=translate_plural(self.language, singular, plural, count, **params)
         )
 
-    def text(self, message_id: str, **params: Any) -> str:
+    def phrase(self, message_id: str, **params: Any) -> str:
         return translate(self.language, message_id, **params)
 
     def button(self, message_id: str, payload: str, **params: Any) -> dict[str, str]:
-        return {"title": self.text(message_id, **params), "payload": payload}
+        return {"title": self.phrase(message_id, **params), "payload": payload}

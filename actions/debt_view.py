@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from actions.conversation import Speaker
-from locales import format_day, format_money
+from locales import format_day, format_money, format_percent
 
 NEGOTIABLE = ("overdue", "current")
 
@@ -21,6 +21,11 @@ def negotiable_debt(summary: dict) -> dict | None:
 
 def money(speaker: Speaker, amount: str | Decimal, currency: str) -> str:
     return format_money(Decimal(str(amount)), currency, speaker.language)
+
+
+def percent(speaker: Speaker, value: str | Decimal) -> str:
+    """A percentage given as 1.5 (meaning 1.5%), in the locale's style: 1,5% · 1,5 %."""
+    return format_percent(Decimal(str(value)) / 100, speaker.language)
 
 
 def day(speaker: Speaker, iso: str) -> str:

@@ -7,7 +7,7 @@ from rasa_sdk.events import SlotSet
 from actions.backend_client import BackendClient, Refused
 from actions.base import CollectionsAction, human_buttons
 from actions.conversation import Speaker
-from actions.debt_view import day, describe_balance, money, negotiable_debt
+from actions.debt_view import day, describe_balance, money, negotiable_debt, percent
 
 
 async def current_debt(speaker: Speaker, backend: BackendClient) -> dict | None:
@@ -47,14 +47,14 @@ async def answer_terms(speaker, backend, tracker):
     terms = await backend.terms(debt["reference"])
     creditor = terms["creditor"]
     speaker.say(
-        "The terms of {product} ({reference}): late interest of {interest}% a month and a late "
-        "fee of {fee}% on overdue amounts. Plans can have up to {max_installments} installments "
+        "The terms of {product} ({reference}): late interest of {interest} a month and a late "
+        "fee of {fee} on overdue amounts. Plans can have up to {max_installments} installments "
         "of at least {min_installment}. The creditor is {legal_name}, {legal_id_kind} "
         "{legal_id}, {address}.",
         product=terms["product"],
         reference=terms["reference"],
-        interest=terms["late_interest_monthly_pct"],
-        fee=terms["late_fee_pct"],
+        interest=percent(speaker, terms["late_interest_monthly_pct"]),
+        fee=percent(speaker, terms["late_fee_pct"]),
         max_installments=terms["max_installments"],
         min_installment=money(speaker, terms["min_installment"], terms["currency"]),
         legal_name=creditor["legal_name"],

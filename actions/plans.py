@@ -69,7 +69,7 @@ REASONS = {
 
 def reason_text(speaker: Speaker, reason_code: str | None) -> str:
     message_id = REASONS.get(reason_code or "", N_("I can't offer that plan for this debt."))
-    return speaker.text(message_id)
+    return speaker.phrase(message_id)
 
 
 def interpret_ask(tracker: Tracker, text: str | None) -> dict | None:
@@ -116,21 +116,21 @@ def option_from_proposal(proposal: dict) -> dict:
 def describe(speaker: Speaker, proposal: dict) -> str:
     currency = proposal["currency"]
     if proposal["kind"] == "settlement":
-        return speaker.text(
+        return speaker.phrase(
             "a single payment of {amount} on {date}, with a discount of {discount}",
             amount=money(speaker, proposal["total"], currency),
             date=day(speaker, proposal["first_due_date"]),
             discount=money(speaker, proposal["discount"], currency),
         )
     regular = [p for p in proposal["schedule"] if not p["is_down_payment"]]
-    installments = speaker.text(
+    installments = speaker.phrase(
         "{count} monthly installments of {amount}, the first on {date}",
         count=proposal["installment_count"],
         amount=money(speaker, proposal["installment_amount"], currency),
         date=day(speaker, regular[0]["due_date"]),
     )
     if Decimal(proposal["down_payment"]) > 0:
-        return speaker.text(
+        return speaker.phrase(
             "a down payment of {down} on {date}, then {installments}",
             down=money(speaker, proposal["down_payment"], currency),
             date=day(speaker, proposal["first_due_date"]),
@@ -142,8 +142,10 @@ def describe(speaker: Speaker, proposal: dict) -> str:
 def short_label(speaker: Speaker, proposal: dict) -> str:
     currency = proposal["currency"]
     if proposal["kind"] == "settlement":
-        return speaker.text("Pay {amount} once", amount=money(speaker, proposal["total"], currency))
-    return speaker.text(
+        return speaker.phrase(
+            "Pay {amount} once", amount=money(speaker, proposal["total"], currency)
+        )
+    return speaker.phrase(
         "{count} × {amount}",
         count=proposal["installment_count"],
         amount=money(speaker, proposal["installment_amount"], currency),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_percent as babel_format_percent
 from babel.support import Translations
 
 LOCALES_DIR = Path(__file__).resolve().parent
@@ -92,3 +93,9 @@ def format_day(day: date, language: str | None) -> str:
 
 def format_number(number: Decimal | int, language: str | None) -> str:
     return format_decimal(number, locale=FORMAT_LOCALES[normalize_language(language)])
+
+
+def format_percent(fraction: Decimal, language: str | None) -> str:
+    """0.015 → 1,5% (pt-BR) · 1,5 % (es) · 1.5% (en)."""
+    locale = FORMAT_LOCALES[normalize_language(language)]
+    return babel_format_percent(fraction, locale=locale, decimal_quantization=False)

@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po
 from locales import DOMAIN, LANGUAGES, LOCALES_DIR
 
 POT = LOCALES_DIR / f"{DOMAIN}.pot"
-# translate(language, id) and the actions' Speaker methods: say(id), text(id), button(id),
+# translate(language, id) and the actions' Speaker methods: say(id), phrase(id), button(id),
 # say_plural(singular, plural); N_ marks ids kept in constants.
 KEYWORDS = [
     "-k",
@@ -28,7 +28,7 @@ KEYWORDS = [
     "-k",
     "say:1",
     "-k",
-    "text:1",
+    "phrase:1",
     "-k",
     "button:1",
     "-k",

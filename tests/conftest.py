@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 
@@ -20,6 +21,15 @@ from backend.migrate import upgrade_to_head
 from tests.pg_server import PostgresUnavailable, ThrowawayPostgres
 
 SERVICE_TOKEN = "test-service-token"
+
+
+@pytest.fixture(scope="session")
+def trained_model():
+    """The Rasa model, trained first when its data or configuration changed (`./run train`)."""
+    from tests.stack import REPO
+
+    subprocess.run([str(REPO / "run"), "train"], check=True, timeout=1800, stdin=subprocess.DEVNULL)
+    return REPO / "bot" / "models" / "acordo.tar.gz"
 
 
 @pytest.fixture(scope="session")

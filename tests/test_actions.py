@@ -272,3 +272,15 @@ def test_backend_down_gives_a_localized_apology_and_a_person(stack, language):
     assert chat.buttons[0]["payload"] == "/request_human"
     english = "Sorry, something went wrong on our side"
     assert (english in said[0]) == (language == "en")
+
+
+def test_terms_state_rates_and_the_creditors_legal_identity(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"], language="es")
+    chat.verify(debtor)
+
+    said = chat.run("action_answer_terms", text="¿qué intereses cobráis?", intent="ask_terms")
+
+    assert "1 %" in said[0] and "2 %" in said[0]  # Spanish writes a space before %
+    assert "Aurora Crédito Financeiro S.A., CNPJ 11.222.333/" in said[0]
+    assert debt.reference in said[0]
