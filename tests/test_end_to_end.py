@@ -1,0 +1,140 @@
+"""The real stack, end to end: web chat API → gateway → Rasa → action server → backend.
+
+One conversation per language with a demo persona: verification, the balance in the
+persona's money format, a plan asked beyond the policy that ends in a compliant counter-offer,
+acceptance, and the plan in the backend. Needs the trained model (`./run train`, run here
+when stale) and takes a few minutes: Rasa alone needs about a minute to start.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from backend.debts.models import Debt
+from backend.migrate import upgrade_to_head
+from backend.plans.models import PaymentPlan, PlanStatus
+from backend.seed import DEMO_PERSONAS, POLICY_TABLE, seed
+from locales import format_money, translate
+from tests.stack import free_port, start_action_server, start_backend, start_rasa
+
+pytestmark = pytest.mark.e2e
+
+ASKS = {  # (balance question, plan request beyond every segment's limit, "yes")
+    "pt_BR": ("quanto eu devo?", "quero parcelar em 36 vezes", "sim"),
+    "es": ("¿cuánto debo?", "quiero pagar en 36 cuotas", "sí"),
+    "it": ("quanto devo pagare?", "vorrei pagare in 36 rate", "sì"),
+    "en": ("how much do I owe?", "can I pay in 36 installments?", "yes"),
+}
+
+
+def plain(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).replace("\u202f", " ")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, trained_model):
+    folder = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{folder / 'e2e.sqlite3'}"
+    upgrade_to_head(url)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        seed(db_session=session, now=datetime.now(timezone.utc))
+    rasa_port = free_port()
+    backend, backend_url = start_backend(
+        url,
+        folder,
+        ACORDO_RASA_URL=f"http://127.0.0.1:{rasa_port}",
+        ACORDO_RASA_TIMEOUT_SECONDS="120",
+    )
+    actions, actions_url = start_action_server(backend_url, folder)
+    rasa, _ = start_rasa(trained_model, actions_url, folder, port=rasa_port)
+    yield {"backend": backend_url, "db": engine}
+    for service in (rasa, actions, backend):
+        service.stop()
+    engine.dispose()
+
+
+class WebChat:
+    def __init__(self, backend_url: str, language: str) -> None:
+        self.url = f"{backend_url}/chat/api/messages"
+        self.session_id = secrets.token_urlsafe(24)
+        self.language = language
+        self.buttons: list[dict] = []
+
+    def say(self, text: str) -> str:
+        response = httpx.post(
+            self.url,
+            json={"session_id": self.session_id, "text": text, "language": self.language},
+            timeout=180,
+        )
+        assert response.status_code == 200, response.text
+        messages = response.json()["messages"]
+        self.buttons = [b for m in messages for b in m.get("buttons") or []]
+        return plain("\n".join(m["text"] for m in messages if m.get("text")))
+
+
+def expected(language: str, message_id: str, **params) -> str:
+    return plain(translate(language, message_id, **params))
+
+
+@pytest.mark.parametrize("persona", DEMO_PERSONAS, ids=lambda p: p.language.value)
+def test_a_whole_conversation_in_each_language(stack, persona):
+    language = persona.language.value
+    balance_question, plan_request, yes = ASKS[language]
+    chat = WebChat(stack["backend"], language)
+    suffix = "".join(ch for ch in persona.document if ch.isalnum())[-4:]
+
+    asked = chat.say(balance_question)
+    assert (
+        expected(
+            language,
+            "Before we talk about any account, I need to confirm who you are. "
+            "Please type the last 4 characters of your document number (CPF, DNI, "
+            "codice fiscale or SSN).",
+        )
+        in asked
+    )
+    assert "Aurora" not in asked  # nothing about the debt before verification
+
+    chat.say(suffix)
+    verified = chat.say(persona.birth_date.strftime("%m/%d/%Y" if language == "en" else "%d/%m/%Y"))
+    assert "Aurora Crédito Financeiro S.A." in verified
+    balance = sum(Decimal(v) for v in (persona.principal, persona.fees, persona.interest))
+    assert plain(format_money(balance, persona.currency, language)) in verified
+
+    offered = chat.say(plan_request)
+    limit = POLICY_TABLE[(persona.segment, persona.currency)][0]
+    assert expected(language, "That's more installments than I can offer for this debt.") in offered
+    assert chat.buttons, offered
+    summary = chat.say(chat.buttons[0]["payload"])
+    assert chat.buttons[0]["payload"] == "/affirm"
+    done = chat.say(yes)
+    confirmation = expected(
+        language,
+        "Done! Your plan is set up: {plan}. The first payment of "
+        "{amount} is due on {date}. I'll remind you before each due date.",
+        plan="\0",
+        amount="\0",
+        date="\0",
+    )
+    assert done.startswith(confirmation.split("\0")[0]), (summary, done)
+
+    with Session(stack["db"]) as session:
+        debt = session.scalars(
+            select(Debt).where(Debt.reference == persona.external_ref.replace("C-", "D-"))
+        ).one()
+        plan = session.scalars(
+            select(PaymentPlan).where(
+                PaymentPlan.debt_id == debt.id, PaymentPlan.status == PlanStatus.ACTIVE
+            )
+        ).one()
+    assert plan.installment_count == limit
+    assert debt.status.value == "in_plan"
