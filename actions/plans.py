@@ -183,9 +183,9 @@ class AskPlanChoice(CollectionsAction):
         buttons = [
             {
                 "title": short_label(speaker, option["proposal"]),
-                "payload": f'/inform{{"plan_option":"{index}"}}',
+                "payload": f'/inform{{"plan_option":"{number}"}}',
             }
-            for index, option in enumerate(options)
+            for number, option in enumerate(options, start=1)
         ]
         speaker.say(
             "These are the options I can offer:\n{options}\nWhich one works for you? "
@@ -237,9 +237,12 @@ class ValidatePaymentPlanForm(VerifyingFormValidation):
     async def validate_plan_choice(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        # Options are numbered from 1, as listed to the person and in the buttons' payloads.
         options = tracker.get_slot("plan_options") or []
-        if value is not None and str(value).isdigit() and int(value) < len(options):
-            return {"plan_choice": str(value)}
+        if value is not None and str(value).strip().isdigit():
+            number = int(str(value).strip())
+            if 1 <= number <= len(options):
+                return {"plan_choice": str(number - 1)}
         # Not one of the options: maybe a new amount or number of installments.
         return await self._quote(value, dispatcher, tracker, slot="plan_choice")
 

@@ -201,12 +201,12 @@ def test_a_plan_above_the_policy_ends_in_a_compliant_plan(stack, db):
 
     listed = chat.run("action_ask_plan_choice", text="24 installments")
     assert "12 monthly installments of R$" in listed[0]
-    assert chat.buttons[0]["payload"] == '/inform{"plan_option":"0"}'
+    assert chat.buttons[0]["payload"] == '/inform{"plan_option":"1"}'
 
     chat.run(
         "validate_payment_plan_form",
-        text='/inform{"plan_option":"0"}',
-        set_slots={"plan_choice": "0"},
+        text='/inform{"plan_option":"1"}',
+        set_slots={"plan_choice": "1"},
     )
     summary = chat.run("action_ask_plan_confirmed", text="0")
     assert "Shall I set up this plan?" in summary[0]
