@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
 
 from actions.backend_client import BackendUnavailable
 from actions.base import CollectionsAction, human_buttons
@@ -86,15 +86,17 @@ class Fallback(CollectionsAction):
     action_name = "action_fallback"
 
     async def act(self, speaker, backend, tracker, domain):
+        # The message is taken back, as Rasa's own fallback does, so that the conversation
+        # waits for the next one instead of predicting this action again.
         if not tracker.get_slot("fallback_count"):
             speaker.say("Sorry, I didn't understand. Could you say it another way?")
-            return [SlotSet("fallback_count", 1.0)]
+            return [UserUtteranceReverted(), SlotSet("fallback_count", 1.0)]
         await backend.escalate("not_understood")
         speaker.say(
             "I'm sorry I couldn't understand. I've asked a member of our team to help "
             "you here as soon as possible."
         )
-        return [SlotSet("fallback_count", 0.0)]
+        return [UserUtteranceReverted(), SlotSet("fallback_count", 0.0)]
 
 
 class ChangeLanguage(CollectionsAction):
@@ -183,13 +185,14 @@ class RecordCsat(CollectionsAction):
     async def act(self, speaker, backend, tracker, domain):
         raw = tracker.get_slot("csat_score") or tracker.latest_message.get("text") or ""
         found = re.search(r"[1-5]", str(raw))
-        if not found:
-            speaker.say("Please choose a number from 1 to 5.")
-            return [SlotSet("csat_score", None)]
-        await backend.csat(int(found.group()))
-        speaker.say("Thank you for your feedback! Take care.")
-        return [
+        done = [
             SlotSet("csat_asked", False),
             SlotSet("resolved", False),
             SlotSet("csat_score", None),
         ]
+        if not found:  # not a score after all: thank them and don't insist
+            speaker.say("Thank you for talking with me. Take care!")
+            return done
+        await backend.csat(int(found.group()))
+        speaker.say("Thank you for your feedback! Take care.")
+        return done

@@ -284,3 +284,16 @@ def test_terms_state_rates_and_the_creditors_legal_identity(stack, db):
     assert "1 %" in said[0] and "2 %" in said[0]  # Spanish writes a space before %
     assert "Aurora Crédito Financeiro S.A., CNPJ 11.222.333/" in said[0]
     assert debt.reference in said[0]
+
+
+def test_the_fallback_asks_to_rephrase_then_hands_over(stack, db):
+    chat = Conversation(stack["actions"], language="it")
+
+    first = chat.run("action_fallback", text="blorp", intent="nlu_fallback")
+    second = chat.run("action_fallback", text="blorp blorp", intent="nlu_fallback")
+
+    assert first and second and first != second
+    assert chat.slots["fallback_count"] == 0.0
+    escalations = db.scalars(select(Interaction).where(
+        Interaction.event == "escalation.requested")).all()
+    assert any(e.data == {"reason": "not_understood"} for e in escalations)

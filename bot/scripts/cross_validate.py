@@ -47,8 +47,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
 
+    import logging
+
     from rasa.core.agent import Agent
     from rasa.model_training import train_nlu
+    from rasa.utils.common import configure_logging_and_warnings
+
+    configure_logging_and_warnings(logging.WARNING)
 
     examples = load_examples()
     random.Random(args.seed).shuffle(examples)
