@@ -294,6 +294,7 @@ def test_the_fallback_asks_to_rephrase_then_hands_over(stack, db):
 
     assert first and second and first != second
     assert chat.slots["fallback_count"] == 0.0
-    escalations = db.scalars(select(Interaction).where(
-        Interaction.event == "escalation.requested")).all()
+    escalations = db.scalars(
+        select(Interaction).where(Interaction.event == "escalation.requested")
+    ).all()
     assert any(e.data == {"reason": "not_understood"} for e in escalations)
