@@ -1,5 +1,6 @@
 """Every table, imported in one place so that mappers and migrations see the whole schema."""
 
+from backend.channels.models import InboundUpdate
 from backend.contacts.models import ChannelContact
 from backend.creditors.models import Creditor
 from backend.db import Base
@@ -22,6 +23,7 @@ __all__ = [
     "DebtStatus",
     "Debtor",
     "Dispute",
+    "InboundUpdate",
     "Installment",
     "Interaction",
     "NegotiationPolicy",
