@@ -100,10 +100,13 @@ class ValidatePaymentClaimForm(VerifyingFormValidation):
         language = language_of(tracker)
         today = await debtor_today(tracker)
         paid = parse_date(
-            entity(tracker, "date") or str(value or ""), today=today, month_first=language == "en"
+            entity(tracker, "date") or str(value or ""),
+            today=today,
+            month_first=language == "en",
+            past=True,
         )
         if paid is not None and paid > today:
-            paid = paid.replace(year=paid.year - 1) if paid.month > today.month else None
+            paid = None
         if paid is None:
             Speaker(dispatcher, language).say(
                 "I couldn't read that date. Please write it like {example}.",

@@ -20,28 +20,10 @@ from actions.base import APOLOGY, CollectionsAction, human_buttons
 from actions.conversation import Speaker, language_of
 from actions.debt_view import day, money, negotiable_debt
 from actions.identity import VerifyingFormValidation
-from actions.parsing import parse_amount, parse_installments
+from actions.parsing import interpret_plan_ask
 from locales import N_
 
 PLAN_SLOTS = ("plan_ask", "plan_choice", "plan_confirmed", "plan_options")
-LUMP_SUM_WORDS = (
-    "vista",
-    "de uma vez",
-    "quitar",
-    "quitação",
-    "contado",
-    "una vez",
-    "saldar",
-    "liquidar",
-    "unica soluzione",
-    "saldo e stralcio",
-    "subito",
-    "lump",
-    "settle",
-    "all at once",
-    "one payment",
-    "in full",
-)
 
 # Why the backend did not accept the ask as it was, in words for the debtor.
 REASONS = {
@@ -73,30 +55,8 @@ def reason_text(speaker: Speaker, reason_code: str | None) -> str:
 
 
 def interpret_ask(tracker: Tracker, text: str | None) -> dict | None:
-    """What the person asked, from NLU entities first, then from the text itself."""
     entities = {e["entity"]: e.get("value") for e in tracker.latest_message.get("entities", [])}
-    text = text or ""
-    folded = text.lower()
-    count = entities.get("installments")
-    amount = entities.get("amount")
-    if count is None and amount is None:
-        has_money = any(sign in text for sign in ("R$", "€", "$", ",", ".")) or any(
-            word in folded for word in ("reais", "real", "euro", "dollar", "dólar", "dolar")
-        )
-        number = parse_installments(text) if not has_money else None
-        if number is not None and number <= 60:
-            count = number
-        else:
-            amount = text
-    if count is not None:
-        parsed = parse_installments(str(count))
-        return {"installments": parsed} if parsed else None
-    value = parse_amount(str(amount))
-    if value is None:
-        return None
-    if any(word in folded for word in LUMP_SUM_WORDS):
-        return {"lump_sum": str(value)}
-    return {"monthly_amount": str(value)}
+    return interpret_plan_ask(text or "", entities)
 
 
 def option_from_proposal(proposal: dict) -> dict:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from actions.parsing import parse_amount, parse_date, parse_installments
+from actions.parsing import interpret_plan_ask, parse_amount, parse_date, parse_installments
 
 MONDAY = date(2026, 11, 23)
 
@@ -90,3 +90,44 @@ def test_impossible_or_missing_dates_are_none():
 
 def test_an_impossible_month_first_reading_falls_back_to_day_first():
     assert parse_date("14/03/1988", today=MONDAY, month_first=True) == date(1988, 3, 14)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("14/03/88", date(1988, 3, 14)),
+        ("14 de marzo de 1988", date(1988, 3, 14)),
+        ("3 novembre 1980", date(1980, 11, 3)),
+        ("Nov 2nd", date(2026, 11, 2)),
+        ("ontem", date(2026, 11, 22)),
+        ("sexta passada", date(2026, 11, 20)),
+        ("last Friday", date(2026, 11, 20)),
+        ("20/11", date(2026, 11, 20)),
+        ("dia 20", date(2026, 11, 20)),
+        ("il 2 dicembre", date(2025, 12, 2)),
+    ],
+)
+def test_payment_dates_resolve_to_the_past(text, expected):
+    assert parse_date(text, today=MONDAY, past=True) == expected
+
+
+def test_a_year_of_two_digits_is_not_in_the_far_future():
+    assert parse_date("12/9/84", today=MONDAY) == date(1984, 9, 12)
+    assert parse_date("01/02/27", today=MONDAY) == date(2027, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "entities", "ask"),
+    [
+        ("12", {"amount": "12"}, {"installments": 12}),
+        ("em 10x", {}, {"installments": 10}),
+        ("R$ 150 por mês", {}, {"monthly_amount": "150"}),
+        ("posso pagar 50 por mês", {}, {"monthly_amount": "50"}),
+        ("12 cuotas mensuales", {}, {"installments": 12}),
+        ("150 reais", {"amount": "150"}, {"monthly_amount": "150"}),
+        ("posso pagar 1.000 à vista", {}, {"lump_sum": "1000"}),
+        ("I can settle with $900 in full", {}, {"lump_sum": "900"}),
+    ],
+)
+def test_what_a_plan_request_asks_for(text, entities, ask):
+    assert interpret_plan_ask(text, entities) == ask
