@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     commands.add_parser("guide", help="print where the demo runs and who to verify as")
     commands.add_parser("break-promises", help="mark promises whose day has passed as broken")
+    commands.add_parser("telegram-poll", help="run the Telegram bot in polling mode (local use)")
+    webhook = commands.add_parser("telegram-set-webhook", help="tell Telegram the webhook URL")
+    webhook.add_argument("url", help="https://<public host>/channels/telegram/webhook")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -40,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         with session_factory(get_engine())() as db_session:
             broken = break_overdue(db_session=db_session, now=utcnow())
         print(f"{len(broken)} promise(s) marked broken")
+    elif args.command == "telegram-poll":
+        from backend.channels.telegram_polling import run_polling
+
+        run_polling(settings)
+    elif args.command == "telegram-set-webhook":
+        import asyncio
+
+        from backend.channels.telegram_polling import set_webhook
+
+        asyncio.run(set_webhook(settings, args.url))
     return 0
 
 

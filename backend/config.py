@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "dev-service-token"})
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "dev-service-token", "dev-link-secret"})
 
 
 class Settings(BaseSettings):
@@ -37,6 +37,34 @@ class Settings(BaseSettings):
     # Rasa loads its model lazily, so the first message after a start can take many seconds.
     rasa_timeout_seconds: float = Field(30.0, gt=0)
     webchat_max_message_chars: int = Field(2000, ge=1)
+    # Telegram
+    telegram_bot_token: str = Field("", description="BotFather's token; empty: no Telegram")
+    telegram_webhook_secret: str = Field(
+        "", description="Telegram sends it in X-Telegram-Bot-Api-Secret-Token with each update"
+    )
+    telegram_bot_username: str = Field("", description="the bot's @username, for deep links")
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    link_token_secret: str = Field(
+        "dev-link-secret", description="HMAC key of the deep-link tokens that bind a chat"
+    )
+    link_token_ttl_minutes: int = Field(4320, ge=1)
+    # WhatsApp Cloud API: the channel refuses to work (503) until the first four are set.
+    whatsapp_phone_number_id: str = Field("", description="the business number's id at Meta")
+    whatsapp_access_token: str = Field("", description="a system user's token for the Graph API")
+    whatsapp_app_secret: str = Field("", description="signs each webhook (X-Hub-Signature-256)")
+    whatsapp_verify_token: str = Field("", description="echoed by Meta's webhook handshake")
+    whatsapp_graph_base_url: str = "https://graph.facebook.com"
+    whatsapp_graph_version: str = "v21.0"
+    whatsapp_timeout_seconds: float = Field(10.0, gt=0)
+    whatsapp_templates: dict[str, str] = Field(
+        default_factory=dict,
+        description="approved template per conversation language, for messages sent outside "
+        'the 24-hour window, as JSON: {"pt_BR": "lembrete_pagamento", ...}',
+    )
+    whatsapp_template_languages: dict[str, str] = Field(
+        default_factory=lambda: {"pt_BR": "pt_BR", "es": "es", "it": "it", "en": "en_US"},
+        description="conversation language → the template's language code at Meta",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -44,6 +72,8 @@ class Settings(BaseSettings):
     def refuse_placeholder_secrets_outside_local(self) -> Settings:
         if self.environment == "production" and self.service_token in PLACEHOLDER_SECRETS:
             raise ValueError("set ACORDO_SERVICE_TOKEN to a real secret in production")
+        if self.environment == "production" and self.link_token_secret in PLACEHOLDER_SECRETS:
+            raise ValueError("set ACORDO_LINK_TOKEN_SECRET to a real secret in production")
         return self
 
 

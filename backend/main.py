@@ -10,6 +10,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
+from backend.channels.telegram_views import router as telegram_router
+from backend.channels.telegram_views import telegram_lifespan, webhook_router
+from backend.channels.whatsapp_views import router as whatsapp_router
 from backend.contacts.views import router as contacts_router
 from backend.conversations.views import STATIC_DIR as CHAT_STATIC_DIR
 from backend.conversations.views import router as chat_router
@@ -31,12 +34,16 @@ def create_app() -> FastAPI:
             "service decides. Every route under /api/v1 needs the service token as a Bearer "
             "token."
         ),
+        lifespan=telegram_lifespan,
     )
     protected = [Depends(require_service_token)]
-    for router in (contacts_router, debts_router, payments_router):
+    for router in (contacts_router, debts_router, payments_router, telegram_router):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
     # The customer-facing web chat is public: its visitors hold no token.
     app.include_router(chat_router)
+    app.include_router(webhook_router)
+    # Meta calls the WhatsApp webhook; it authenticates with its own signature.
+    app.include_router(whatsapp_router)
     app.mount("/chat/static", StaticFiles(directory=CHAT_STATIC_DIR), name="chat-static")
 
     @app.get("/health", tags=["health"])

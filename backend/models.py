@@ -1,6 +1,6 @@
 """Every table, imported in one place so that mappers and migrations see the whole schema."""
 
-from backend.channels.models import InboundUpdate
+from backend.channels.models import InboundUpdate, UsedLinkToken
 from backend.contacts.models import ChannelContact
 from backend.creditors.models import Creditor
 from backend.db import Base
@@ -31,4 +31,5 @@ __all__ = [
     "PaymentClaim",
     "PaymentPlan",
     "PromiseToPay",
+    "UsedLinkToken",
 ]

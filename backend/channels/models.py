@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, UTCDateTime, utcnow
@@ -20,3 +20,16 @@ class InboundUpdate(Base):
     # Telegram's update_id, WhatsApp's message id (wamid...), as text.
     update_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UsedLinkToken(Base):
+    """A deep-link token already redeemed: each token binds one chat, once."""
+
+    __tablename__ = "used_link_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The token's signature (base64url), which identifies it without storing the token.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # rows past it may be pruned
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
