@@ -11,9 +11,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
+
+from backend.migrate import upgrade_to_head
+from backend.seed import seed
 
 REPO = Path(__file__).resolve().parent.parent
 VENVS = Path(os.environ.get("ACORDO_VENVS", REPO / ".venvs"))
@@ -167,3 +175,35 @@ def start_rasa(
         cwd=REPO / "bot",
     )
     return service.wait_healthy(300), url
+
+
+@contextmanager
+def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[tuple[str, Engine]]:
+    """Backend on a fresh SQLite database with the demo seed, action server and Rasa.
+
+    Yields the backend's URL and an engine on its database; stops everything afterwards.
+    """
+    url = f"sqlite:///{folder / 'stack.sqlite3'}"
+    upgrade_to_head(url)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        seed(db_session=session, now=datetime.now(timezone.utc))
+    rasa_port = free_port()
+    services: list[Service] = []
+    try:
+        backend, backend_url = start_backend(
+            url,
+            folder,
+            ACORDO_RASA_URL=f"http://127.0.0.1:{rasa_port}",
+            ACORDO_RASA_TIMEOUT_SECONDS="120",
+            **backend_env,
+        )
+        services.append(backend)
+        actions, actions_url = start_action_server(backend_url, folder)
+        services.append(actions)
+        services.append(start_rasa(model, actions_url, folder, port=rasa_port)[0])
+        yield backend_url, engine
+    finally:
+        for service in reversed(services):
+            service.stop()
+        engine.dispose()

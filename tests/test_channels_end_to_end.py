@@ -12,18 +12,16 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timezone
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.debts.models import Debt
-from backend.migrate import upgrade_to_head
 from backend.plans.models import PaymentPlan, PlanStatus
-from backend.seed import DEMO_PERSONAS, POLICY_TABLE, seed
-from tests.stack import free_port, start_action_server, start_backend, start_rasa
+from backend.seed import DEMO_PERSONAS, POLICY_TABLE
+from tests.stack import seeded_stack
 from tests.test_telegram import FakeBotApi
 from tests.test_whatsapp import FakeGraph
 
@@ -39,37 +37,27 @@ def stack(tmp_path_factory, trained_model):
     bot_api, graph = FakeBotApi(), FakeGraph()
     for fake in (bot_api, graph):
         fake.thread.start()
-    folder = tmp_path_factory.mktemp("channels")
-    url = f"sqlite:///{folder / 'channels.sqlite3'}"
-    upgrade_to_head(url)
-    engine = create_engine(url)
-    with Session(engine) as session:
-        seed(db_session=session, now=datetime.now(timezone.utc))
-    rasa_port = free_port()
-    backend, backend_url = start_backend(
-        url,
-        folder,
-        ACORDO_RASA_URL=f"http://127.0.0.1:{rasa_port}",
-        ACORDO_RASA_TIMEOUT_SECONDS="120",
-        ACORDO_TELEGRAM_BOT_TOKEN="123456:E2E-token",
-        ACORDO_TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET,
-        ACORDO_TELEGRAM_BOT_USERNAME="acordo_bot",
-        ACORDO_TELEGRAM_API_BASE_URL=f"{bot_api.url}/bot",
-        ACORDO_WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
-        ACORDO_WHATSAPP_ACCESS_TOKEN="e2e-access-token",
-        ACORDO_WHATSAPP_APP_SECRET=APP_SECRET,
-        ACORDO_WHATSAPP_VERIFY_TOKEN="e2e-verify-token",
-        ACORDO_WHATSAPP_GRAPH_BASE_URL=graph.url,
-    )
-    actions, actions_url = start_action_server(backend_url, folder)
-    rasa, _ = start_rasa(trained_model, actions_url, folder, port=rasa_port)
-    yield {"backend": backend_url, "db": engine, "bot_api": bot_api, "graph": graph}
-    for service in (rasa, actions, backend):
-        service.stop()
-    for fake in (bot_api, graph):
-        fake.server.shutdown()
-        fake.server.server_close()
-    engine.dispose()
+    channels = {
+        "ACORDO_TELEGRAM_BOT_TOKEN": "123456:E2E-token",
+        "ACORDO_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "ACORDO_TELEGRAM_BOT_USERNAME": "acordo_bot",
+        "ACORDO_TELEGRAM_API_BASE_URL": f"{bot_api.url}/bot",
+        "ACORDO_WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "ACORDO_WHATSAPP_ACCESS_TOKEN": "e2e-access-token",
+        "ACORDO_WHATSAPP_APP_SECRET": APP_SECRET,
+        "ACORDO_WHATSAPP_VERIFY_TOKEN": "e2e-verify-token",
+        "ACORDO_WHATSAPP_GRAPH_BASE_URL": graph.url,
+    }
+    try:
+        with seeded_stack(tmp_path_factory.mktemp("channels"), trained_model, **channels) as (
+            backend_url,
+            engine,
+        ):
+            yield {"backend": backend_url, "db": engine, "bot_api": bot_api, "graph": graph}
+    finally:
+        for fake in (bot_api, graph):
+            fake.server.shutdown()
+            fake.server.server_close()
 
 
 def wait_for_replies(count, before: int, timeout: float = 180) -> None:

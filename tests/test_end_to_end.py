@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.debts.models import Debt
-from backend.migrate import upgrade_to_head
 from backend.plans.models import PaymentPlan, PlanStatus
-from backend.seed import DEMO_PERSONAS, POLICY_TABLE, seed
+from backend.seed import DEMO_PERSONAS, POLICY_TABLE
 from locales import format_money, translate
-from tests.stack import free_port, start_action_server, start_backend, start_rasa
+from tests.stack import seeded_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -41,25 +39,8 @@ def plain(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, trained_model):
-    folder = tmp_path_factory.mktemp("e2e")
-    url = f"sqlite:///{folder / 'e2e.sqlite3'}"
-    upgrade_to_head(url)
-    engine = create_engine(url)
-    with Session(engine) as session:
-        seed(db_session=session, now=datetime.now(timezone.utc))
-    rasa_port = free_port()
-    backend, backend_url = start_backend(
-        url,
-        folder,
-        ACORDO_RASA_URL=f"http://127.0.0.1:{rasa_port}",
-        ACORDO_RASA_TIMEOUT_SECONDS="120",
-    )
-    actions, actions_url = start_action_server(backend_url, folder)
-    rasa, _ = start_rasa(trained_model, actions_url, folder, port=rasa_port)
-    yield {"backend": backend_url, "db": engine}
-    for service in (rasa, actions, backend):
-        service.stop()
-    engine.dispose()
+    with seeded_stack(tmp_path_factory.mktemp("e2e"), trained_model) as (backend_url, engine):
+        yield {"backend": backend_url, "db": engine}
 
 
 class WebChat:
