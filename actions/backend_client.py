@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -84,6 +85,11 @@ class BackendClient:
 
     async def csat(self, score: int) -> None:
         await self._request("POST", f"{self.contact_path}/csat", {"score": score})
+
+    async def knowledge(self, question: str, language: str) -> dict:
+        """General financial education; nothing about this person's debt."""
+        query = urlencode({"q": question[:500], "language": language})
+        return await self._request("GET", f"/api/v1/knowledge/search?{query}")
 
     async def terms(self, reference: str) -> dict:
         return await self._request("GET", f"{self._debt(reference)}/terms")

@@ -65,6 +65,20 @@ class Settings(BaseSettings):
         default_factory=lambda: {"pt_BR": "pt_BR", "es": "es", "it": "it", "en": "en_US"},
         description="conversation language → the template's language code at Meta",
     )
+    # Knowledge base
+    knowledge_articles_dir: Path = REPO_ROOT / "knowledge" / "articles"
+    knowledge_store_dir: Path = Field(
+        REPO_ROOT / "var" / "chroma", description="the persistent Chroma collection"
+    )
+    knowledge_top_k: int = Field(3, ge=1, le=10)
+    knowledge_score_threshold: float = Field(
+        0.80, ge=0, le=1, description="cosine relevance below which the bot says it doesn't know"
+    )
+    knowledge_chat_provider: str = Field(
+        "", description="LangChain provider of the optional generative answers; empty: off"
+    )
+    knowledge_chat_model: str = Field("", description="the chat model, e.g. gpt-4o-mini")
+    knowledge_chat_timeout_seconds: float = Field(20.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -19,6 +19,7 @@ from backend.conversations.views import router as chat_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_service_token
 from backend.exceptions import DomainError
+from backend.knowledge.views import router as knowledge_router
 from backend.payments.views import router as payments_router
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,13 @@ def create_app() -> FastAPI:
         lifespan=telegram_lifespan,
     )
     protected = [Depends(require_service_token)]
-    for router in (contacts_router, debts_router, payments_router, telegram_router):
+    for router in (
+        contacts_router,
+        debts_router,
+        payments_router,
+        telegram_router,
+        knowledge_router,
+    ):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
     # The customer-facing web chat is public: its visitors hold no token.
     app.include_router(chat_router)

@@ -298,3 +298,14 @@ def test_the_fallback_asks_to_rephrase_then_hands_over(stack, db):
         select(Interaction).where(Interaction.event == "escalation.requested")
     ).all()
     assert any(e.data == {"reason": "not_understood"} for e in escalations)
+
+
+def test_general_questions_are_answered_from_the_guides_with_their_title(stack):
+    chat = Conversation(stack["actions"], language="pt_BR")
+
+    said = chat.run(
+        "action_education", text="como eu faço um orçamento mensal?", intent="ask_education"
+    )
+
+    assert said[0].startswith("Do nosso guia “")
+    assert "orçamento" in said[0].lower()
