@@ -7,7 +7,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from backend.debtors.models import Debtor
 from backend.enums import Language
 from backend.interactions.models import Interaction
 from tests import factories
+from tests.fake_http import loopback_server, reply_json
 
 MESSAGES = "/chat/api/messages"
 SESSION = "session-0123456789abcdef"
@@ -47,21 +48,12 @@ class FakeRasa:
                     "error": (500, b'{"error": "boom"}'),
                     "garbage": (200, b'{"not": "a list"}'),
                 }.get(fake.mode, (200, json.dumps(fake.replies).encode()))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, status, body)
 
             def log_message(self, *_args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.server, self.url, self.thread = loopback_server(Handler)
 
     def answer(self, *messages: dict) -> None:
         self.replies = [{"recipient_id": "someone", **message} for message in messages]

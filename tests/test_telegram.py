@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl
 
 import pytest
@@ -38,6 +37,7 @@ from backend.interactions.models import Interaction
 from locales import format_number, translate
 from tests import factories
 from tests.conftest import SERVICE_TOKEN
+from tests.fake_http import loopback_server, reply_json
 from tests.test_gateway import FakeRasa
 
 WEBHOOK = "/channels/telegram/webhook"
@@ -69,21 +69,12 @@ class FakeBotApi:
                 fake.calls.append({"method": method, "params": params, "at": time.monotonic()})
                 status, body = fake.answer(method, params)
                 raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                reply_json(self, status, raw)
 
             def log_message(self, *_args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.server, self.url, self.thread = loopback_server(Handler)
 
     def answer(self, method: str, params: dict) -> tuple[int, dict]:
         if method == "getMe":

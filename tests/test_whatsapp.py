@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import anyio
 import pytest
@@ -23,6 +22,7 @@ from backend.enums import Channel, Language
 from backend.interactions.models import Interaction
 from locales import translate
 from tests import factories
+from tests.fake_http import loopback_server, reply_json
 from tests.test_gateway import TIMEOUT_SECONDS, FakeRasa
 
 WEBHOOK = "/channels/whatsapp/webhook"
@@ -65,21 +65,12 @@ class FakeGraph:
                         },
                     )
                 body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, status, body)
 
             def log_message(self, *_args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.server, self.url, self.thread = loopback_server(Handler)
 
     @property
     def messages(self) -> list[dict]:
