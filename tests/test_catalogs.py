@@ -78,3 +78,23 @@ def test_money_is_written_the_way_each_locale_writes_it():
     assert plain(format_money(amount, "EUR", "en")) == "€1,234.56"
     assert plain(format_money(amount, "USD", "en")) == "$1,234.56"
     assert plain(format_money(Decimal("12345.6"), "EUR", "es")) == "12.345,60 €"
+
+
+def test_extraction_takes_calls_only_never_variables_or_subscripts(tmp_path):
+    from locales.extraction import extract_calls
+
+    source = tmp_path / "sample.py"
+    source.write_text(
+        "payloads.update(button['payload'] for button in buttons)\n"
+        "phrase = say['draft']\n"
+        "speaker.button('Pay now', '/pay')\n"
+        "translate(language, 'Hello')\n"
+        "speaker.say(message_id)\n"
+    )
+    keywords = {"button": (1,), "say": (1,), "phrase": (1,), "translate": (2,)}
+    with open(source, "rb") as handle:
+        found = [
+            (line, name, args) for line, name, args, _ in extract_calls(handle, keywords, [], {})
+        ]
+
+    assert found == [(3, "button", ("Pay now", "/pay")), (4, "translate", (None, "Hello"))]
