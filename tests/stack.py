@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -146,11 +147,15 @@ def start_action_server(
 def start_rasa(
     model: Path, action_url: str, log_dir: Path, port: int | None = None
 ) -> tuple[Service, str]:
+    """Rasa with the project's bot/endpoints.yml; its trackers in a SQLite file in log_dir."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    endpoints = log_dir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "{action_url}/webhook"\n')
-    env = {"PYTHONPATH": str(REPO / "bot")}
+    env = {
+        "PYTHONPATH": str(REPO / "bot"),
+        "ACORDO_ACTION_ENDPOINT_URL": f"{action_url}/webhook",
+        "ACORDO_TRACKER_STORE_URL": f"sqlite:///{log_dir / 'rasa-trackers.sqlite3'}",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
     service = Service(
         "rasa",
         [
@@ -165,7 +170,7 @@ def start_rasa(
             "--interface",
             "127.0.0.1",
             "--endpoints",
-            str(endpoints),
+            "endpoints.yml",
             "--credentials",
             "credentials.yml",
         ],
@@ -177,11 +182,27 @@ def start_rasa(
     return service.wait_healthy(300), url
 
 
+@dataclass
+class RunningStack:
+    """The services of a seeded stack, for tests that need to act on one of them."""
+
+    backend_url: str
+    engine: Engine
+    rasa: Service
+    rasa_args: tuple[Path, str, Path, int]
+
+    def restart_rasa(self) -> None:
+        """Stop Rasa and start it again on the same port and tracker store."""
+        self.rasa.stop()
+        self.rasa = start_rasa(*self.rasa_args)[0]
+
+
 @contextmanager
-def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[tuple[str, Engine]]:
+def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[RunningStack]:
     """Backend on a fresh SQLite database with the demo seed, action server and Rasa.
 
-    Yields the backend's URL and an engine on its database; stops everything afterwards.
+    Yields the running stack (backend URL, an engine on its database, Rasa); stops
+    everything afterwards.
     """
     url = f"sqlite:///{folder / 'stack.sqlite3'}"
     upgrade_to_head(url)
@@ -190,6 +211,7 @@ def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[tupl
         seed(db_session=session, now=datetime.now(timezone.utc))
     rasa_port = free_port()
     services: list[Service] = []
+    stack: RunningStack | None = None
     try:
         backend, backend_url = start_backend(
             url,
@@ -201,9 +223,12 @@ def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[tupl
         services.append(backend)
         actions, actions_url = start_action_server(backend_url, folder)
         services.append(actions)
-        services.append(start_rasa(model, actions_url, folder, port=rasa_port)[0])
-        yield backend_url, engine
+        rasa_args = (model, actions_url, folder, rasa_port)
+        stack = RunningStack(backend_url, engine, start_rasa(*rasa_args)[0], rasa_args)
+        yield stack
     finally:
+        if stack is not None:
+            stack.rasa.stop()
         for service in reversed(services):
             service.stop()
         engine.dispose()

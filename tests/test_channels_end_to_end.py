@@ -49,11 +49,14 @@ def stack(tmp_path_factory, trained_model):
         "ACORDO_WHATSAPP_GRAPH_BASE_URL": graph.url,
     }
     try:
-        with seeded_stack(tmp_path_factory.mktemp("channels"), trained_model, **channels) as (
-            backend_url,
-            engine,
-        ):
-            yield {"backend": backend_url, "db": engine, "bot_api": bot_api, "graph": graph}
+        folder = tmp_path_factory.mktemp("channels")
+        with seeded_stack(folder, trained_model, **channels) as running:
+            yield {
+                "backend": running.backend_url,
+                "db": running.engine,
+                "bot_api": bot_api,
+                "graph": graph,
+            }
     finally:
         for fake in (bot_api, graph):
             fake.server.shutdown()

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.debts.models import Debt
+from backend.debtors.models import Debtor
+from backend.debts.models import Debt, DebtStatus
 from backend.plans.models import PaymentPlan, PlanStatus
 from backend.seed import DEMO_PERSONAS, POLICY_TABLE
 from locales import format_money, translate
@@ -39,8 +40,8 @@ def plain(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, trained_model):
-    with seeded_stack(tmp_path_factory.mktemp("e2e"), trained_model) as (backend_url, engine):
-        yield {"backend": backend_url, "db": engine}
+    with seeded_stack(tmp_path_factory.mktemp("e2e"), trained_model) as running:
+        yield {"backend": running.backend_url, "db": running.engine, "running": running}
 
 
 class WebChat:
@@ -119,3 +120,40 @@ def test_a_whole_conversation_in_each_language(stack, persona):
         ).one()
     assert plan.installment_count == limit
     assert debt.status.value == "in_plan"
+
+
+def negotiable_debtor(engine, language: str) -> tuple[Debtor, Debt]:
+    """A seeded debtor other than the personas, with one overdue debt and nothing agreed."""
+    personas = {p.external_ref for p in DEMO_PERSONAS}
+    with Session(engine) as session:
+        for debtor in session.scalars(select(Debtor).order_by(Debtor.id)):
+            if debtor.external_ref in personas or debtor.preferred_language.value != language:
+                continue
+            if len(debtor.debts) == 1 and debtor.debts[0].status == DebtStatus.OVERDUE:
+                return debtor, debtor.debts[0]
+    raise AssertionError(f"the seed has no plain overdue {language} debtor")
+
+
+def test_a_negotiation_survives_a_rasa_restart(stack):
+    """Rasa keeps its trackers in SQL: after a restart the person picks up where they were."""
+    debtor, debt = negotiable_debtor(stack["db"], "pt_BR")
+    chat = WebChat(stack["backend"], "pt_BR")
+    chat.say("quanto eu devo?")
+    chat.say(debtor.document_number[-4:])
+    chat.say(debtor.birth_date.strftime("%d/%m/%Y"))
+    offered = chat.say("quero parcelar em 36 vezes")
+    first_option = chat.buttons[0]["payload"] if chat.buttons else ""
+    assert first_option.startswith("/inform"), offered
+
+    stack["running"].restart_rasa()
+
+    summary = chat.say(first_option)
+    assert chat.buttons and chat.buttons[0]["payload"] == "/affirm", summary
+    chat.say("sim")
+    with Session(stack["db"]) as session:
+        plans = session.scalars(
+            select(PaymentPlan).where(
+                PaymentPlan.debt_id == debt.id, PaymentPlan.status == PlanStatus.ACTIVE
+            )
+        ).all()
+    assert len(plans) == 1
