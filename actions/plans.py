@@ -20,7 +20,7 @@ from actions.base import APOLOGY, CollectionsAction, human_buttons
 from actions.conversation import Speaker, language_of
 from actions.debt_view import day, money, negotiable_debt
 from actions.identity import VerifyingFormValidation
-from actions.parsing import interpret_plan_ask
+from actions.parsing import choose_listed_option, interpret_plan_ask
 from locales import N_
 
 PLAN_SLOTS = ("plan_ask", "plan_choice", "plan_confirmed", "plan_options")
@@ -198,11 +198,12 @@ class ValidatePaymentPlanForm(VerifyingFormValidation):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         # Options are numbered from 1, as listed to the person and in the buttons' payloads.
+        # Here a bare number up to the number of options is always an option ("1" after the
+        # list is the first option, never one installment), as are "opção 1" or "la prima".
         options = tracker.get_slot("plan_options") or []
-        if value is not None and str(value).strip().isdigit():
-            number = int(str(value).strip())
-            if 1 <= number <= len(options):
-                return {"plan_choice": str(number - 1)}
+        number = choose_listed_option(str(value if value is not None else ""), len(options))
+        if number is not None:
+            return {"plan_choice": str(number - 1)}
         # Not one of the options: maybe a new amount or number of installments.
         return await self._quote(value, dispatcher, tracker, slot="plan_choice")
 
