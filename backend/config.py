@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     verification_ttl_minutes: int = Field(
         240, ge=5, description="How long a verified channel contact may see debt details"
     )
+    creditor_name: str = Field(
+        "Aurora Crédito",
+        description="the creditor this deployment collects for, named in the web chat's greeting",
+    )
     document_suffix_length: int = Field(
         4, ge=3, le=6, description="Trailing document characters a debtor types to verify"
     )

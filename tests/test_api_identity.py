@@ -85,8 +85,10 @@ def test_failed_attempts_are_limited_then_locked(client, db_session):
     assert third.status_code == 423
     assert third.json()["detail"]["reason_code"] == "verification_locked"
 
-    # Locked: even the right answer is refused until the lock expires.
+    # Locked: even the right answer is refused until the lock expires, and the contact says so.
     assert verify(client, "guesser", suffix_of(debtor)).status_code == 423
+    assert client.get(f"{WEB}/guesser").json()["locked"] is True
+    assert client.get(f"{WEB}/someone-else").json()["locked"] is False
     events = db_session.scalars(select(Interaction.event)).all()
     assert events.count("identity.verification_failed") == 3
     assert "identity.locked" in events

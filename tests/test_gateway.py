@@ -123,6 +123,35 @@ def test_detect_language(text, expected):
     assert detect_language(text) is expected
 
 
+@pytest.mark.parametrize(
+    ("text", "known", "expected"),
+    [
+        # Two words between close languages: what is known wins over the detector's guess.
+        ("quero renegociar", Language.PT_BR, None),
+        ("quiero pagar", Language.PT_BR, None),
+        ("posso pagare domani", Language.PT_BR, None),
+        # Clear evidence moves the conversation.
+        ("hola quiero pagar mi deuda por favor", Language.PT_BR, Language.ES),
+        ("quero pagar a minha dívida", Language.ES, Language.PT_BR),
+        ("cuánto debo", Language.EN, Language.ES),  # English and Spanish are not close
+        ("vorrei pagare il mio debito", Language.IT, Language.IT),
+    ],
+)
+def test_a_known_language_weighs_more_than_a_short_guess(text, known, expected):
+    assert detect_language(text, known=known) is expected
+
+
+def test_two_portuguese_words_from_a_portuguese_browser_are_answered_in_portuguese(
+    chat, rasa, db_session
+):
+    rasa.answer({"text": "ok"})
+
+    say(chat, "quero renegociar", language="pt_BR")
+
+    assert rasa.last["metadata"]["language"] == "pt_BR"
+    assert contact_language(db_session) is None
+
+
 # --- the round trip -------------------------------------------------------------------
 
 
@@ -360,3 +389,21 @@ def test_ui_strings_come_in_every_language(chat):
     titles = {answer["strings"]["title"] for answer in answers.values()}
     assert len(titles) == 4
     assert chat.get("/chat/api/ui-strings", params={"language": "de"}).status_code == 422
+
+
+def test_the_chat_opens_with_the_assistants_greeting_in_the_browsers_language(chat):
+    greetings = {
+        language: chat.get("/chat/api/ui-strings", params={"language": language}).json()["greeting"]
+        for language in ("pt_BR", "es", "it", "en")
+    }
+
+    for language, greeting in greetings.items():
+        hello, privacy = greeting
+        assert "Aurora Crédito" in hello["text"], language
+        assert privacy["text"], language
+        assert [b["title"] for b in privacy["buttons"]] == [
+            b["payload"] for b in privacy["buttons"]
+        ]
+        assert len(privacy["buttons"]) == 3
+    assert greetings["pt_BR"][0]["text"].startswith("Olá")
+    assert len({g[1]["text"] for g in greetings.values()}) == 4

@@ -162,6 +162,18 @@ def _count_failure(
     raise VerificationFailed("the details do not match our records", attempts_left=attempts_left)
 
 
+def is_locked(*, contact: ChannelContact, now: datetime) -> bool:
+    """Whether verification is locked now for this contact (or the debtor it is bound to)."""
+    debtor = contact.debtor
+    return any(
+        locked_until is not None and locked_until > now
+        for locked_until in (
+            contact.locked_until,
+            debtor.verification_locked_until if debtor else None,
+        )
+    )
+
+
 def is_verified(*, contact: ChannelContact, settings: Settings, now: datetime) -> bool:
     if contact.debtor_id is None or contact.verified_at is None:
         return False

@@ -47,6 +47,7 @@ class ContactRead(BaseModel):
     external_id: str
     known_debtor: bool
     verified: bool
+    locked: bool  # verification refused for now after too many failures
     language: Language | None
     opted_out: bool
 
@@ -78,6 +79,7 @@ def read_contact(contact: ContactDep, settings: SettingsDep, now: Now) -> Contac
         external_id=contact.external_id,
         known_debtor=contact.debtor_id is not None,
         verified=contacts.is_verified(contact=contact, settings=settings, now=now),
+        locked=contacts.is_locked(contact=contact, now=now),
         language=contact.language,
         opted_out=contact.opted_out_at is not None,
     )

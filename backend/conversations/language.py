@@ -1,7 +1,10 @@
 """Which of the supported languages a message is written in, when that can be told.
 
 Short replies ("12", "sim", "ok", "R$ 150") say nothing reliable about the language, so they
-yield None and the conversation keeps the language it had.
+yield None and the conversation keeps the language it had. What is already known (the language
+the conversation is in, the debtor's, or the channel's hint) weighs more than a guess: a short
+message only moves a conversation between two close languages (Portuguese, Spanish, Italian)
+with clear evidence, since "quero renegociar" can read as Spanish to a detector.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from backend.enums import Language
 MIN_CONFIDENCE = 0.6
 MIN_MARGIN = 0.25  # over the runner-up: "quanto eu devo?" is 0.44 Italian, 0.40 Portuguese
 MIN_WORDS = 2
+# Leaving the language the conversation is in takes more: a message at least this long when
+# both languages are close ones, and little left for the known language.
+MIN_WORDS_TO_SWITCH_CLOSE = 4
+MAX_CONFIDENCE_OF_KNOWN = 0.2
+CLOSE_LANGUAGES = frozenset({Language.PT_BR, Language.ES, Language.IT})
 
 _LANGUAGES = {
     LinguaLanguage.PORTUGUESE: Language.PT_BR,
@@ -33,9 +41,14 @@ def _detector() -> LanguageDetector:
     return LanguageDetectorBuilder.from_languages(*_LANGUAGES).build()
 
 
-def detect_language(text: str) -> Language | None:
-    """The language of `text` if the detector is confident, else None."""
-    if len(_WORD.findall(text)) < MIN_WORDS:
+def detect_language(text: str, *, known: Language | None = None) -> Language | None:
+    """The language of `text` if the detector is confident enough, else None.
+
+    `known` is what the conversation is in so far (or the channel's hint): a detection that
+    would leave it must be clear, see the module's docstring.
+    """
+    words = len(_WORD.findall(text))
+    if words < MIN_WORDS:
         return None
     ranked = _detector().compute_language_confidence_values(text)
     if not ranked:
@@ -44,4 +57,14 @@ def detect_language(text: str) -> Language | None:
     runner_up = ranked[1].value if len(ranked) > 1 else 0.0
     if best.value < MIN_CONFIDENCE or best.value - runner_up < MIN_MARGIN:
         return None
-    return _LANGUAGES[best.language]
+    detected = _LANGUAGES[best.language]
+    if known is None or detected == known:
+        return detected
+    if (
+        detected in CLOSE_LANGUAGES
+        and known in CLOSE_LANGUAGES
+        and words < MIN_WORDS_TO_SWITCH_CLOSE
+    ):
+        return None
+    confidence_of_known = next((c.value for c in ranked if _LANGUAGES[c.language] == known), 0.0)
+    return detected if confidence_of_known <= MAX_CONFIDENCE_OF_KNOWN else None

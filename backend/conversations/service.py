@@ -127,7 +127,8 @@ def _receive(
         contact=contact,
         text=text,
     )
-    detected = None if is_payload else detect_language(text)
+    known = _known_language(contact) or language_hint
+    detected = None if is_payload else detect_language(text, known=known)
     if detected is not None and detected != contact.language:
         contacts.set_language(db_session=db_session, contact=contact, language=detected)
     language = detected or _known_language(contact) or language_hint

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from backend.conversations import service as gateway
-from backend.conversations.rasa_client import BotMessage, RasaClient
+from backend.conversations.rasa_client import Button, BotMessage, RasaClient
 from backend.db import SessionDep
 from backend.deps import Now, SettingsDep
 from backend.enums import Channel, Language
@@ -70,6 +70,8 @@ class UiStrings(BaseModel):
     language: Language
     max_message_chars: int
     strings: dict[str, str]
+    # What the assistant says when the page opens, before anyone has written.
+    greeting: list[BotMessage]
 
 
 @router.get("", include_in_schema=False)
@@ -127,4 +129,41 @@ def ui_strings(
             limit=format_number(limit, lang),
         ),
     }
-    return UiStrings(language=language, max_message_chars=limit, strings=strings)
+    return UiStrings(
+        language=language,
+        max_message_chars=limit,
+        strings=strings,
+        greeting=opening_greeting(lang, creditor=settings.creditor_name),
+    )
+
+
+def opening_greeting(language: str, *, creditor: str) -> list[BotMessage]:
+    """Who is writing, what it can do, a privacy note and quick replies.
+
+    The quick replies send their own words, which the assistant understands like anything
+    typed: the page has no conversation yet, so there is no bot turn whose payloads it could use.
+    """
+    replies = [
+        translate(language, "My balance"),
+        translate(language, "Payment plan"),
+        translate(language, "Talk to a person"),
+    ]
+    return [
+        BotMessage(
+            text=translate(
+                language,
+                "Hello! I'm the virtual assistant of {creditor}. I can help with "
+                "balances, due dates and payment plans, and share tips on managing "
+                "money. How can I help?",
+                creditor=creditor,
+            )
+        ),
+        BotMessage(
+            text=translate(
+                language,
+                "Privacy: this conversation is recorded to serve you and as the law requires, "
+                "and I'll confirm who you are before talking about any account.",
+            ),
+            buttons=[Button(title=reply, payload=reply) for reply in replies],
+        ),
+    ]

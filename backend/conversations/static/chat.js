@@ -184,6 +184,10 @@
   document.addEventListener("drop", refuseFiles);
 
   loadStrings()
+    .then(() => {
+      // The page opens like a conversation: the assistant's greeting and quick replies.
+      for (const message of ui.greeting || []) addBotMessage(message);
+    })
     .catch((error) => console.error(error))
     .finally(() => {
       input.disabled = false;
