@@ -97,11 +97,18 @@ class BackendClient:
     async def quote(self, reference: str, ask: dict) -> dict:
         return await self._request("POST", f"{self._debt(reference)}/quotes", ask)
 
-    async def accept_plan(self, reference: str, ask: dict, idempotency_key: str) -> dict:
+    async def accept_plan(
+        self, reference: str, ask: dict, quote: dict, idempotency_key: str
+    ) -> dict:
+        """Agree a quoted plan: its ask with the quote's `quote_id` and `fingerprint`.
+
+        When the balance or the policy moved since the quote, `Refused` with reason code
+        `quote_changed` and the plans offered now in `detail["counter_offers"]`.
+        """
         return await self._request(
             "POST",
             f"{self._debt(reference)}/plans",
-            ask,
+            {**ask, "quote_id": quote["quote_id"], "fingerprint": quote["fingerprint"]},
             headers={"Idempotency-Key": idempotency_key},
         )
 

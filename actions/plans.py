@@ -18,10 +18,10 @@ from rasa_sdk.types import DomainDict
 from actions.backend_client import BackendClient, BackendUnavailable, Refused
 from actions.base import APOLOGY, CollectionsAction, human_buttons
 from actions.conversation import Speaker, language_of
-from actions.debt_view import day, money, negotiable_debt
+from actions.debt_view import day, money, negotiable_debt, percent
 from actions.identity import VerifyingFormValidation
 from actions.parsing import choose_listed_option, interpret_plan_ask
-from locales import N_
+from locales import N_, translate_plural
 
 PLAN_SLOTS = ("plan_ask", "plan_choice", "plan_confirmed", "plan_options")
 
@@ -60,20 +60,14 @@ def interpret_ask(tracker: Tracker, text: str | None) -> dict | None:
 
 
 def option_from_proposal(proposal: dict) -> dict:
-    """An option the person can pick, with the ask that reproduces it exactly."""
-    if proposal["kind"] == "settlement":
-        ask = {"lump_sum": proposal["total"], "start_date": proposal["first_due_date"]}
-    else:
-        ask = {
-            "installments": proposal["installment_count"],
-            "start_date": proposal["first_due_date"],
-        }
-        if Decimal(proposal["down_payment"]) > 0:
-            ask["down_payment"] = proposal["down_payment"]
-    return {"ask": ask, "proposal": proposal}
+    """An option the person can pick: the ask that agrees it and the quote it comes from."""
+    ask = {name: value for name, value in proposal["ask"].items() if value is not None}
+    quote = {"quote_id": proposal["quote_id"], "fingerprint": proposal["fingerprint"]}
+    return {"ask": ask, "quote": quote, "proposal": proposal}
 
 
 def describe(speaker: Speaker, proposal: dict) -> str:
+    """A quoted or an agreed plan in words (both carry the same fields)."""
     currency = proposal["currency"]
     if proposal["kind"] == "settlement":
         return speaker.phrase(
@@ -83,12 +77,26 @@ def describe(speaker: Speaker, proposal: dict) -> str:
             discount=money(speaker, proposal["discount"], currency),
         )
     regular = [p for p in proposal["schedule"] if not p["is_down_payment"]]
-    installments = speaker.phrase(
-        "{count} monthly installments of {amount}, the first on {date}",
-        count=proposal["installment_count"],
-        amount=money(speaker, proposal["installment_amount"], currency),
-        date=day(speaker, regular[0]["due_date"]),
-    )
+    first, last = regular[0], regular[-1]
+    if Decimal(last["amount"]) == Decimal(first["amount"]):
+        installments = translate_plural(
+            speaker.language,
+            "{count} monthly installment of {amount}, on {date}",
+            "{count} monthly installments of {amount}, the first on {date}",
+            len(regular),
+            amount=money(speaker, first["amount"], currency),
+            date=day(speaker, first["due_date"]),
+        )
+    else:  # the last one takes the rounding residue
+        installments = translate_plural(
+            speaker.language,
+            "{count} monthly installment of {amount} (the last one {last}), on {date}",
+            "{count} monthly installments of {amount} (the last one {last}), the first on {date}",
+            len(regular),
+            amount=money(speaker, first["amount"], currency),
+            last=money(speaker, last["amount"], currency),
+            date=day(speaker, first["due_date"]),
+        )
     if Decimal(proposal["down_payment"]) > 0:
         return speaker.phrase(
             "a down payment of {down} on {date}, then {installments}",
@@ -99,16 +107,32 @@ def describe(speaker: Speaker, proposal: dict) -> str:
     return installments
 
 
+def cost_of(speaker: Speaker, proposal: dict) -> str:
+    """What the plan costs, as the law asks before agreeing: rates, interest, total."""
+    total = money(speaker, proposal["total"], proposal["currency"])
+    if Decimal(proposal["interest_monthly_pct"]) == 0:
+        return speaker.phrase("No interest; total to pay: {total}.", total=total)
+    return speaker.phrase(
+        "Interest: {monthly_rate} a month ({annual_rate} a year, effective), {interest} in "
+        "total; total to pay: {total}.",
+        monthly_rate=percent(speaker, proposal["interest_monthly_pct"]),
+        annual_rate=percent(speaker, proposal["interest_annual_pct"]),
+        interest=money(speaker, proposal["interest"], proposal["currency"]),
+        total=total,
+    )
+
+
 def short_label(speaker: Speaker, proposal: dict) -> str:
     currency = proposal["currency"]
     if proposal["kind"] == "settlement":
         return speaker.phrase(
             "Pay {amount} once", amount=money(speaker, proposal["total"], currency)
         )
+    regular = [p for p in proposal["schedule"] if not p["is_down_payment"]]
     return speaker.phrase(
         "{count} × {amount}",
         count=proposal["installment_count"],
-        amount=money(speaker, proposal["installment_amount"], currency),
+        amount=money(speaker, regular[0]["amount"], currency),
     )
 
 
@@ -165,9 +189,9 @@ class AskPlanConfirmed(CollectionsAction):
             return [SlotSet("plan_choice", None)]
         proposal = option["proposal"]
         speaker.say(
-            "To confirm: {plan}. Total: {total}. Shall I set up this plan?",
+            "To confirm: {plan}. {cost} Shall I set up this plan?",
             plan=describe(speaker, proposal),
-            total=money(speaker, proposal["total"], proposal["currency"]),
+            cost=cost_of(speaker, proposal),
             buttons=[speaker.button("Yes, set it up", "/affirm"), speaker.button("No", "/deny")],
         )
         return []
@@ -271,26 +295,63 @@ class CreatePlan(CollectionsAction):
                 )
             return reset
         reference = await debt_reference(tracker, backend)
-        key = idempotency_key(tracker.sender_id, reference, option["ask"])
+        quote = option.get("quote") or {}
+        key = idempotency_key(tracker.sender_id, reference, option["ask"], quote)
         try:
-            plan = await backend.accept_plan(reference, option["ask"], key)
+            plan = await backend.accept_plan(reference, option["ask"], quote, key)
         except Refused as refusal:
-            speaker.say(reason_text(speaker, refusal.reason_code), buttons=human_buttons(speaker))
+            if refusal.reason_code == "quote_changed":
+                self.numbers_changed(speaker, refusal.detail.get("counter_offers") or [])
+            else:
+                speaker.say(
+                    reason_text(speaker, refusal.reason_code), buttons=human_buttons(speaker)
+                )
             return reset
+        # What was created, as the backend stored it: the same plan that was quoted.
         first = plan["schedule"][0]
         speaker.say(
             "Done! Your plan is set up: {plan}. The first payment of {amount} is due on "
             "{date}. I'll remind you before each due date.",
-            plan=describe(speaker, option["proposal"]),
+            plan=describe(speaker, plan),
             amount=money(speaker, first["amount"], plan["currency"]),
             date=day(speaker, first["due_date"]),
         )
         return [*reset, SlotSet("resolved", True)]
 
+    @staticmethod
+    def numbers_changed(speaker: Speaker, offers: list[dict]) -> None:
+        """The quote went stale (a payment, new terms): nothing is agreed; say what holds now.
 
-def idempotency_key(sender_id: str, reference: str, ask: dict) -> str:
-    """The same confirmation sent twice creates one plan."""
-    canonical = json.dumps({"sender": sender_id, "debt": reference, "ask": ask}, sort_keys=True)
+        The form has ended, so the new plans are shown in words and the person can start
+        again with one tap: the form then quotes afresh, and nothing is agreed unseen.
+        """
+        buttons = [
+            speaker.button("Look at the plans again", "/request_payment_plan"),
+            *human_buttons(speaker),
+        ]
+        if not offers:
+            speaker.say(
+                "I'm sorry: the numbers changed since I showed you that plan, so I haven't "
+                "set it up. We can look at the options again, or you can talk to a person.",
+                buttons=buttons,
+            )
+            return
+        lines = [f"- {describe(speaker, offer)}. {cost_of(speaker, offer)}" for offer in offers]
+        speaker.say(
+            "I'm sorry: the numbers changed since I showed you that plan (a payment or new "
+            "terms), so I haven't set it up. This is what I can offer now:\n{options}\nIf "
+            "you'd like it, let's look at the plans again.",
+            options="\n".join(lines),
+            buttons=buttons,
+        )
+
+
+def idempotency_key(sender_id: str, reference: str, ask: dict, quote: dict) -> str:
+    """The same confirmation of the same quote, sent twice, creates one plan."""
+    canonical = json.dumps(
+        {"sender": sender_id, "debt": reference, "ask": ask, "quote": quote.get("fingerprint")},
+        sort_keys=True,
+    )
     return "bot-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 

@@ -30,7 +30,7 @@ from backend.enums import Channel, Language
 from backend.money import to_minor
 from backend.negotiation.models import NegotiationPolicy
 from backend.plans import service as plans
-from backend.plans.schemas import PlanAsk
+from backend.plans.schemas import PlanAsk, PlanCreate
 
 SEED = 20261124
 CREDITOR_LEGAL_ID = "11.222.333/0001-81"
@@ -211,10 +211,17 @@ def seed(*, db_session: Session, now: datetime, extra_per_language: int = 3) -> 
     # Some extras get the later lives of a debt, through the same services the API uses.
     for number, (_debtor, debt) in enumerate(created_extras):
         if number % 4 == 1:
+            quoted = plans.quote(
+                db_session=db_session, debt=debt, ask=PlanAsk(installments=3), now=now
+            ).plan
             plans.accept(
                 db_session=db_session,
                 debt=debt,
-                ask=PlanAsk(installments=3),
+                request=PlanCreate(
+                    **quoted.ask.model_dump(),
+                    quote_id=quoted.quote_id,
+                    fingerprint=quoted.fingerprint,
+                ),
                 idempotency_key=f"seed-plan-{debt.reference}",
                 channel=None,
                 now=now,

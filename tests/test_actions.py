@@ -221,6 +221,42 @@ def test_a_plan_above_the_policy_ends_in_a_compliant_plan(stack, db):
     assert chat.slots["resolved"] is True and chat.slots["plan_options"] is None
 
 
+def test_the_cost_is_stated_before_agreeing_and_a_stale_quote_is_never_agreed(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"])
+    chat.verify(debtor)
+    chat.active_loop = "payment_plan_form"
+    chat.run(
+        "validate_payment_plan_form",
+        text="6 parcelas",
+        entities=[{"entity": "installments", "value": "6"}],
+        set_slots={"plan_ask": "6 parcelas"},
+    )
+
+    summary = chat.run("action_ask_plan_confirmed", text="6 parcelas")
+
+    assert "6 parcelas mensais de R$ 393,66 (a última de R$ 393,67)" in summary[0]
+    assert (
+        "Juros de 1,99% ao mês (26,68% ao ano, taxa efetiva), R$ 156,16 no total; "
+        "total a pagar: R$ 2.607,06." in summary[0]
+    )
+    # A payment arrives before the person says yes: the quoted numbers no longer hold.
+    debt.outstanding_minor -= 45090
+    db.commit()
+    chat.active_loop = None
+    said = chat.run(
+        "action_create_plan", text="sim", intent="affirm", set_slots={"plan_confirmed": True}
+    )
+
+    assert said[0].startswith("Desculpe: os valores mudaram")
+    # The same ask (R$ 245,09 down, 6 installments) on the new balance of R$ 2.000,00.
+    assert "- uma entrada de R$ 245,09" in said[0] and "6 parcelas mensais de R$ 313,19" in said[0]
+    assert "total a pagar: R$ 2.124,24." in said[0]
+    assert chat.buttons[0]["payload"] == "/request_payment_plan"
+    assert db.scalars(select(PaymentPlan).where(PaymentPlan.debt_id == debt.id)).all() == []
+    assert chat.slots["plan_options"] is None
+
+
 def test_a_promise_with_a_relative_date_is_recorded(stack, db):
     debtor, debt = factories.debtor_with_debt(db)
     chat = Conversation(stack["actions"], language="en")

@@ -144,8 +144,10 @@ def test_payments_are_idempotent_by_external_id(client, db_session):
 
 def test_paying_a_plan_in_full_completes_it_and_the_debt(client, db_session):
     base, debt = verified(client, db_session)
+    quoted = client.post(f"{base}/quotes", json={"installments": 2}).json()["plan"]
+    agree = {**quoted["ask"], "quote_id": quoted["quote_id"], "fingerprint": quoted["fingerprint"]}
     plan = client.post(
-        f"{base}/plans", json={"installments": 2}, headers={"Idempotency-Key": "key-pay-plan"}
+        f"{base}/plans", json=agree, headers={"Idempotency-Key": "key-pay-plan"}
     ).json()
 
     for number, item in enumerate(plan["schedule"]):

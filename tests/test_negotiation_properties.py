@@ -1,7 +1,9 @@
-"""Property tests: no plan the engine returns breaks its policy, and every schedule is exact."""
+"""Property tests: no plan the engine offers breaks its policy or overcharges; sums are exact."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,9 +14,13 @@ from backend.negotiation.engine import (
     PlanKind,
     PlanRequest,
     PolicyLimits,
+    add_months,
+    charged_monthly_pct,
     decide,
     gentlest_plan,
+    minimum_settlement,
     policy_violations,
+    request_for,
 )
 
 PROPERTY_SETTINGS = settings(
@@ -97,7 +103,106 @@ def test_installments_always_sum_exactly_to_the_total(position, policy, request)
         assert plan.total_minor == plan.balance_minor - plan.discount_minor + plan.interest_minor
         assert all(p.amount_minor > 0 for p in plan.schedule)
         regular = [p.amount_minor for p in plan.schedule if not p.is_down_payment]
-        assert max(regular) - min(regular) <= 1
+        # Equal installments; only the last takes the rounding residue, which is at most
+        # half a minor unit per installment, compounded to the last due date.
+        assert len(set(regular[:-1])) <= 1
+        growth = 1 + Fraction(charged_monthly_pct(plan, policy)) / 100
+        residue = Fraction(1, 2) * sum(growth**j for j in range(len(regular) + 1)) + 1
+        assert abs(regular[-1] - regular[0]) <= residue
+
+
+def whole_months_between(since: date, until: date) -> int:
+    """Counted one month at a time, independently of the engine's arithmetic."""
+    months = 0
+    while add_months(since, months + 1) <= until:
+        months += 1
+    return months
+
+
+@PROPERTY_SETTINGS
+@given(position=positions, policy=policies, request=requests)
+def test_interest_is_charged_only_on_what_is_owed_for_the_time_it_is_owed(
+    position, policy, request
+):
+    decision = decide(position=position, policy=policy, request=request, today=today)
+
+    for plan in offered_plans(decision):
+        if plan.kind is PlanKind.SETTLEMENT:
+            assert plan.interest_minor == 0
+            continue
+        rate = Fraction(policy.plan_interest_monthly_pct) / 100
+        financed = plan.balance_minor - plan.down_payment_minor
+        regular = [p for p in plan.schedule if not p.is_down_payment]
+        months = [whole_months_between(today, p.due_date) for p in regular]
+        # Discounted at the policy's rate for the whole months each is owed, the installments
+        # are worth exactly what was financed (only the last is rounded): the stated rate is
+        # the real rate on the declining balance, and a payment due today carries no interest.
+        present_value = sum(
+            p.amount_minor / (1 + rate) ** month for p, month in zip(regular, months, strict=True)
+        )
+        assert abs(present_value - financed) <= Fraction(1, 2)
+        if months[0] <= 1:
+            # Never more than the ordinary annuity for this principal, rate and count, plus
+            # at most one minor unit of rounding per installment.
+            count = len(regular)
+            if rate:
+                annuity = count * financed * rate / (1 - (1 + rate) ** -count) - financed
+            else:
+                annuity = Fraction(0)
+            assert plan.interest_minor <= annuity + count
+        if months[0] == 0:
+            # Paid today or within the first month: all principal, the rest amortises the rest.
+            rest = sum(
+                p.amount_minor / (1 + rate) ** month
+                for p, month in zip(regular[1:], months[1:], strict=True)
+            )
+            assert abs(rest - (financed - regular[0].amount_minor)) <= Fraction(1, 2)
+
+
+@PROPERTY_SETTINGS
+@given(position=positions, policy=policies, request=requests)
+def test_without_interest_a_plan_costs_nothing(position, policy, request):
+    policy = replace(policy, plan_interest_monthly_pct=Decimal(0))
+
+    decision = decide(position=position, policy=policy, request=request, today=today)
+
+    for plan in offered_plans(decision):
+        assert plan.interest_minor == 0
+        assert plan.total_minor == plan.balance_minor - plan.discount_minor
+
+
+@PROPERTY_SETTINGS
+@given(
+    position=positions,
+    policy=policies,
+    excess=st.integers(0, 1_000_000),
+    kind=st.sampled_from(["monthly_amount_minor", "lump_sum_minor", "down_payment_minor"]),
+    start_date=start_dates,
+)
+def test_an_ask_at_or_above_the_balance_gets_the_settlement(
+    position, policy, excess, kind, start_date
+):
+    amount = position.outstanding_minor + (0 if kind == "down_payment_minor" else excess)
+    ask = {kind: amount, "start_date": start_date}
+    if kind == "down_payment_minor":
+        ask["installments"] = 3
+    request = PlanRequest(**ask)
+
+    decision = decide(position=position, policy=policy, request=request, today=today)
+
+    for plan in offered_plans(decision):
+        assert plan.kind is PlanKind.SETTLEMENT and plan.interest_minor == 0
+        assert plan.total_minor == minimum_settlement(position.outstanding_minor, policy)
+
+
+@PROPERTY_SETTINGS
+@given(position=positions, policy=policies, request=requests)
+def test_every_offered_plan_is_agreed_exactly_by_its_request(position, policy, request):
+    decision = decide(position=position, policy=policy, request=request, today=today)
+
+    for plan in offered_plans(decision):
+        again = decide(position=position, policy=policy, request=request_for(plan), today=today)
+        assert again.outcome is Outcome.ACCEPTED and again.plan == plan
 
 
 @PROPERTY_SETTINGS
@@ -125,7 +230,10 @@ def test_an_accepted_plan_is_what_was_asked(position, policy, request):
     if request.monthly_amount_minor is not None and plan.kind is PlanKind.INSTALLMENTS:
         assert plan.installment_minor <= request.monthly_amount_minor
     if request.lump_sum_minor is not None:
-        assert plan.total_minor == min(request.lump_sum_minor, position.outstanding_minor)
+        if request.lump_sum_minor >= position.outstanding_minor:
+            assert plan.total_minor == minimum_settlement(position.outstanding_minor, policy)
+        else:
+            assert plan.total_minor == request.lump_sum_minor
     if request.start_date is not None:
         assert plan.first_due_date == request.start_date
 

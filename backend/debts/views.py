@@ -19,7 +19,7 @@ from backend.money import to_decimal
 from backend.payments import service as payments
 from backend.payments.schemas import PaymentClaimCreate, PaymentClaimRead
 from backend.plans import service as plans
-from backend.plans.schemas import PlanAsk, PlanRead, QuoteRead, plan_read
+from backend.plans.schemas import PlanAsk, PlanCreate, PlanRead, QuoteRead, plan_read
 from backend.promises import service as promises
 from backend.promises.schemas import PromiseCreate, PromiseRead, promise_read
 
@@ -78,7 +78,7 @@ def quote(ask: PlanAsk, debt: OwnDebtDep, db_session: SessionDep, now: Now) -> Q
     responses={200: {"description": "a replay of an earlier request with the same key"}},
 )
 def accept_plan(
-    ask: PlanAsk,
+    request: PlanCreate,
     debt: OwnDebtDep,
     verified: VerifiedDep,
     db_session: SessionDep,
@@ -86,11 +86,15 @@ def accept_plan(
     response: Response,
     idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
 ) -> PlanRead:
-    """Agree a plan exactly as the policy allows it; otherwise 409/422 with a reason code."""
+    """Agree a quoted plan exactly as quoted: its ask with its quote_id and fingerprint.
+
+    409 `quote_changed` (with the plans offered now) when the balance or the policy moved
+    since the quote; 422 `quote_required` without a quote; other 409s for the debt's state.
+    """
     plan, created = plans.accept(
         db_session=db_session,
         debt=debt,
-        ask=ask,
+        request=request,
         idempotency_key=idempotency_key,
         channel=verified.contact.channel,
         now=now,

@@ -9,21 +9,38 @@ returns one of three outcomes:
 - REFUSED: nothing can be negotiated automatically, with a reason code.
 
 Every plan the engine returns has passed `policy_violations`, an independent check of the
-policy, so a plan outside the policy cannot leave this module. Interest on installment plans
-is simple interest: `financed × monthly rate × number of installments`, rounded half-even to
-the minor unit. Amounts are integer minor units (see `backend.money`).
+policy, so a plan outside the policy cannot leave this module. Amounts are integer minor units
+(see `backend.money`).
+
+Interest accrues only on what is still owed, for the whole months it is owed (the Price or
+French amortisation used in Brazil and Italy). The financed amount (balance minus down
+payment) is owed from today; an installment due `t` whole months from today is worth
+`(1 + i)^−t` of today's money, so the equal installment is
+
+    PMT = P / Σₖ (1 + i)^−tₖ
+
+which is the familiar `P · i / (1 − (1 + i)^−n)` when the first installment is a month away
+(an ordinary annuity) and `P · i / ((1 + i) · (1 − (1 + i)^−n))` when it is due today or less
+than a month away (an annuity-due): an installment due within the first month carries no
+interest at all, nor does a down payment, which is never financed, and a part of a month is
+never charged. PMT is rounded half-even to the minor unit; the last installment is what is then
+still owed, interest included, computed exactly and rounded half-even, so it takes the rounding
+residue and the schedule sums exactly to the total. The stated monthly rate is thus the real
+rate on the declining balance, and the effective annual rate is `(1 + i)^12 − 1`.
 """
 
 from __future__ import annotations
 
 import calendar
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from functools import lru_cache
 
-from backend.money import percent_of, percent_of_ceil, percent_of_floor, split_evenly
+from backend.money import percent_of_ceil, percent_of_floor
 
 
 class Outcome(str, enum.Enum):
@@ -120,7 +137,11 @@ class ScheduledPayment:
 
 @dataclass(frozen=True)
 class PlanProposal:
-    """A concrete plan: what is paid when. Its schedule sums exactly to its total."""
+    """A concrete plan: what is paid when. Its schedule sums exactly to its total.
+
+    `interest_minor` is the total cost of the credit; the rate it was charged at is the
+    policy's (`charged_monthly_pct`).
+    """
 
     kind: PlanKind
     currency: str
@@ -162,7 +183,16 @@ def add_months(day: date, months: int) -> date:
     """The same day `months` later, clamped to the end of shorter months (Jan 31 → Feb 28)."""
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    if day.day <= 28:
+        return date(year, month, day.day)
+    return date(year, month, min(day.day, _days_in_month(year, month)))
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    return _DAYS_IN_MONTH[month - 1] + (month == 2 and calendar.isleap(year))
 
 
 def minimum_down_payment(balance_minor: int, policy: PolicyLimits) -> int:
@@ -173,8 +203,66 @@ def minimum_settlement(balance_minor: int, policy: PolicyLimits) -> int:
     return balance_minor - percent_of_floor(balance_minor, policy.max_settlement_discount_pct)
 
 
-def plan_interest(financed_minor: int, installment_count: int, policy: PolicyLimits) -> int:
-    return percent_of(financed_minor, policy.plan_interest_monthly_pct * installment_count)
+def whole_months(since: date, until: date) -> int:
+    """Whole months from `since` to `until` (0 when less than a month; Jan 31 → Feb 28 is 1)."""
+    months = (until.year - since.year) * 12 + until.month - since.month
+    # `add_months(since, months)` falls after `until` when its clamped day does.
+    if months > 0 and since.day > until.day < _days_in_month(until.year, until.month):
+        months -= 1
+    return max(months, 0)
+
+
+def annuity_payments(financed_minor: int, monthly_pct: Decimal, months: Sequence[int]) -> list[int]:
+    """Equal installments repaying a financed amount at `monthly_pct` on the declining balance.
+
+    `months[k]` is the whole months from today to installment k's due date (non-decreasing).
+    The installment is `P / Σ (1 + i)^−months[k]`, rounded half-even; the last is what is then
+    still owed, interest included, rounded half-even, so it takes the rounding residue.
+    Computed exactly in integers: with `1 + i = a / b`, `(1 + i)^−t = b^t / a^t`.
+    """
+    if not months:
+        raise ValueError("a plan has at least one installment")
+    a, b = _growth_ratio(monthly_pct)
+    last_month = months[-1]
+    a_powers, b_powers = [1], [1]
+    for _ in range(last_month):
+        a_powers.append(a_powers[-1] * a)
+        b_powers.append(b_powers[-1] * b)
+    # Every discount factor over the common denominator a^T (T: the last installment's month).
+    weights = sum(b_powers[t] * a_powers[last_month - t] for t in months)
+    owed = financed_minor * a_powers[last_month]
+    payment = _divide_half_even(owed, weights)
+    earlier = weights - b_powers[last_month]  # the others, compounded to the last due date
+    last = _divide_half_even(owed - payment * earlier, b_powers[last_month])
+    return [payment] * (len(months) - 1) + [last]
+
+
+@lru_cache(maxsize=64)
+def _growth_ratio(monthly_pct: Decimal) -> tuple[int, int]:
+    """`1 + monthly_pct / 100` as a fraction a / b in lowest terms."""
+    rate = Fraction(monthly_pct) / 100
+    return rate.denominator + rate.numerator, rate.denominator
+
+
+def _divide_half_even(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+def effective_annual_pct(monthly_pct: Decimal) -> Decimal:
+    """The effective annual rate of a monthly rate, `(1 + i)^12 − 1`, in percent to 0.01."""
+    annual = ((1 + Decimal(monthly_pct) / 100) ** 12 - 1) * 100
+    return annual.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+def charged_monthly_pct(plan: PlanProposal, policy: PolicyLimits) -> Decimal:
+    """The monthly rate a plan is charged: the policy's on installments, none on a settlement."""
+    if plan.kind is PlanKind.SETTLEMENT:
+        return Decimal(0)
+    return policy.plan_interest_monthly_pct
 
 
 def build_installment_plan(
@@ -184,25 +272,33 @@ def build_installment_plan(
     count: int,
     down_payment_minor: int,
     start: date,
+    today: date,
 ) -> PlanProposal:
     """Lay out a plan: the down payment (if any) on `start`, then monthly installments.
 
     Without a down payment the first installment falls on `start`; with one, a month later.
+    Interest runs from `today` on the financed amount (see `annuity_payments`).
     """
     financed = position.outstanding_minor - down_payment_minor
-    interest = plan_interest(financed, count, policy)
     first_offset = 1 if down_payment_minor else 0
+    due_dates = [add_months(start, first_offset + index) for index in range(count)]
+    amounts = annuity_payments(
+        financed,
+        policy.plan_interest_monthly_pct,
+        [whole_months(today, due) for due in due_dates],
+    )
     schedule = []
     if down_payment_minor:
         schedule.append(ScheduledPayment(start, down_payment_minor, is_down_payment=True))
-    for index, amount in enumerate(split_evenly(financed + interest, count)):
-        schedule.append(ScheduledPayment(add_months(start, first_offset + index), amount))
+    schedule.extend(
+        ScheduledPayment(due, amount) for due, amount in zip(due_dates, amounts, strict=True)
+    )
     return PlanProposal(
         kind=PlanKind.INSTALLMENTS,
         currency=position.currency,
         balance_minor=position.outstanding_minor,
         discount_minor=0,
-        interest_minor=interest,
+        interest_minor=sum(amounts) - financed,
         down_payment_minor=down_payment_minor,
         installment_count=count,
         schedule=tuple(schedule),
@@ -221,6 +317,20 @@ def build_settlement(*, position: DebtPosition, amount_minor: int, pay_on: date)
         down_payment_minor=0,
         installment_count=1,
         schedule=(ScheduledPayment(pay_on, amount),),
+    )
+
+
+def request_for(plan: PlanProposal) -> PlanRequest:
+    """The request that `decide` answers with exactly this plan, while nothing has changed.
+
+    Clients agree a quoted plan by sending it back with the quote's fingerprint.
+    """
+    if plan.kind is PlanKind.SETTLEMENT:
+        return PlanRequest(lump_sum_minor=plan.total_minor, start_date=plan.first_due_date)
+    return PlanRequest(
+        installments=plan.installment_count,
+        down_payment_minor=plan.down_payment_minor or None,
+        start_date=plan.first_due_date,
     )
 
 
@@ -278,9 +388,16 @@ def policy_violations(
         p.amount_minor < policy.min_installment_minor for p in regular
     ):
         problems.append(ReasonCode.INSTALLMENT_BELOW_MINIMUM)
-    financed = plan.balance_minor - plan.down_payment_minor
-    if plan.interest_minor != plan_interest(financed, plan.installment_count, policy):
-        problems.append(ReasonCode.INTEREST_MISMATCH)
+    if regular:
+        # Each installment exactly what the annuity at the policy's rate asks for the whole
+        # months it is owed: interest on the declining balance, for the time it is owed.
+        expected = annuity_payments(
+            plan.balance_minor - plan.down_payment_minor,
+            policy.plan_interest_monthly_pct,
+            [whole_months(today, p.due_date) for p in regular],
+        )
+        if [p.amount_minor for p in regular] != expected:
+            problems.append(ReasonCode.INTEREST_MISMATCH)
     return problems
 
 
@@ -315,16 +432,22 @@ def decide(
     start_reason = ReasonCode.FIRST_PAYMENT_TOO_LATE if start > latest_start else None
     start = min(start, latest_start)
 
+    balance = position.outstanding_minor
+    down_asked = request.down_payment_minor or 0
+    if down_asked > balance:
+        return Decision(Outcome.REFUSED, reason=ReasonCode.DOWN_PAYMENT_EXCEEDS_BALANCE)
+    # Whoever offers to pay the whole balance at once (as a lump sum, a monthly amount or a
+    # down payment) is offered the settlement with the full discount the policy allows, never
+    # a one-payment "plan" with interest.
+    asked_amounts = (request.lump_sum_minor, request.monthly_amount_minor, down_asked)
+    if any(amount is not None and amount >= balance for amount in asked_amounts):
+        floor = minimum_settlement(balance, policy)
+        return _decide_lump_sum(position, policy, floor, start, today, start_reason)
     if request.lump_sum_minor is not None:
         return _decide_lump_sum(
             position, policy, request.lump_sum_minor, start, today, start_reason
         )
 
-    down_asked = request.down_payment_minor or 0
-    if down_asked > position.outstanding_minor:
-        return Decision(Outcome.REFUSED, reason=ReasonCode.DOWN_PAYMENT_EXCEEDS_BALANCE)
-    if down_asked == position.outstanding_minor:
-        return _decide_lump_sum(position, policy, down_asked, start, today, start_reason)
     down_minimum = minimum_down_payment(position.outstanding_minor, policy)
     # Not mentioning a down payment means "the least the policy allows"; naming one below
     # the minimum gets a counter-offer with the minimum.
@@ -333,11 +456,10 @@ def decide(
     down = max(down_asked, down_minimum)
     pre_reason = start_reason or down_reason
     if down >= position.outstanding_minor:
-        # The policy asks for everything up front: the only plan is paying in full.
-        full = build_settlement(position=position, amount_minor=down, pay_on=start)
-        affordable = request.monthly_amount_minor or 0
-        asked_single = request.installments == 1 or affordable >= position.outstanding_minor
-        if asked_single and pre_reason is None:
+        # The policy asks for everything up front: the only plan is a settlement.
+        floor = minimum_settlement(position.outstanding_minor, policy)
+        full = build_settlement(position=position, amount_minor=floor, pay_on=start)
+        if request.installments == 1 and pre_reason is None:
             return Decision(Outcome.ACCEPTED, plan=full)
         reason = pre_reason or ReasonCode.TOO_MANY_INSTALLMENTS
         return _offer([full], position, policy, today, reason)
@@ -371,6 +493,7 @@ def allowed_installment_plans(
             count=count,
             down_payment_minor=down_payment_minor,
             start=start,
+            today=today,
         )
         if not policy_violations(plan, policy=policy, position=position, today=today):
             plans[count] = plan
@@ -381,7 +504,7 @@ def gentlest_plan(*, position: DebtPosition, policy: PolicyLimits, today: date) 
     """The allowed plan with the lowest payments, for people in hardship.
 
     Tries starting today and as late as the policy allows, and keeps the one whose regular
-    installment is lowest (then the later start). Falls back to paying in full.
+    installment is lowest (then the later start). Falls back to the settlement.
     """
     down = minimum_down_payment(position.outstanding_minor, policy)
     candidates: list[PlanProposal] = []
@@ -396,9 +519,8 @@ def gentlest_plan(*, position: DebtPosition, policy: PolicyLimits, today: date) 
             )
             candidates.extend(allowed.values())
     if not candidates:
-        return build_settlement(
-            position=position, amount_minor=position.outstanding_minor, pay_on=today
-        )
+        floor = minimum_settlement(position.outstanding_minor, policy)
+        return build_settlement(position=position, amount_minor=floor, pay_on=today)
     return min(candidates, key=lambda p: (p.installment_minor, -p.first_due_date.toordinal()))
 
 
@@ -418,7 +540,12 @@ def _decide_installments(
         reason = pre_reason
     else:
         probe = build_installment_plan(
-            position=position, policy=policy, count=asked, down_payment_minor=down, start=start
+            position=position,
+            policy=policy,
+            count=asked,
+            down_payment_minor=down,
+            start=start,
+            today=today,
         )
         reason = pre_reason or _first_limit_broken(
             policy_violations(probe, policy=policy, position=position, today=today)

@@ -8,7 +8,14 @@ from decimal import Decimal
 from pydantic import BaseModel, Field, model_validator
 
 from backend.money import to_decimal, to_minor
-from backend.negotiation.engine import Outcome, PlanKind, PlanProposal, PlanRequest
+from backend.negotiation.engine import (
+    Outcome,
+    PlanKind,
+    PlanProposal,
+    PlanRequest,
+    effective_annual_pct,
+    request_for,
+)
 from backend.plans.models import PaymentPlan, PlanStatus
 
 
@@ -38,9 +45,45 @@ class PlanAsk(BaseModel):
             start_date=self.start_date,
         )
 
+    @classmethod
+    def from_engine(cls, request: PlanRequest, currency: str) -> PlanAsk:
+        money = lambda minor: None if minor is None else to_decimal(minor, currency)  # noqa: E731
+        return cls(
+            installments=request.installments,
+            monthly_amount=money(request.monthly_amount_minor),
+            lump_sum=money(request.lump_sum_minor),
+            down_payment=money(request.down_payment_minor),
+            start_date=request.start_date,
+        )
+
+
+# Agreeing a quoted plan: the proposal's `ask`, with its `quote_id` and `fingerprint`.
+class PlanCreate(PlanAsk):
+    # Optional in the schema only so that a debt that cannot be negotiated at all is refused
+    # with its own reason (409 debt_disputed...); otherwise missing means 422 quote_required.
+    quote_id: str | None = Field(
+        None, max_length=64, description="the quoted proposal's quote_id (required)"
+    )
+    fingerprint: str | None = Field(
+        None, max_length=64, description="the quoted proposal's fingerprint (required)"
+    )
+
+    def ask(self) -> PlanAsk:
+        return PlanAsk(**self.model_dump(exclude={"quote_id", "fingerprint"}))
+
 
 def _minor(amount: Decimal | None, currency: str) -> int | None:
     return None if amount is None else to_minor(amount, currency)
+
+
+def _rate(monthly_pct: Decimal) -> Decimal:
+    """A monthly rate with the policy's three decimals, however it was stored or computed."""
+    return Decimal(monthly_pct).quantize(Decimal("0.001"))
+
+
+def quote_id_of(fingerprint: str) -> str:
+    """The short handle of a quoted proposal, for logs and support: part of its fingerprint."""
+    return "q_" + fingerprint[:16]
 
 
 class ScheduledPaymentRead(BaseModel):
@@ -51,13 +94,20 @@ class ScheduledPaymentRead(BaseModel):
     paid: Decimal | None = None
 
 
-# A plan the engine put forward (accepted or counter-offered), not yet agreed.
+# A plan the engine put forward (accepted or counter-offered), not yet agreed. `interest` is
+# the total cost of the credit and `total` the total amount payable; `ask`, `quote_id` and
+# `fingerprint` are what agreeing exactly this plan takes (POST …/plans).
 class PlanProposalRead(BaseModel):
+    quote_id: str
+    fingerprint: str
+    ask: PlanAsk
     kind: PlanKind
     currency: str
     balance: Decimal
     discount: Decimal
     interest: Decimal
+    interest_monthly_pct: Decimal
+    interest_annual_pct: Decimal = Field(description="effective: (1 + monthly)^12 − 1")
     down_payment: Decimal
     installment_count: int
     installment_amount: Decimal
@@ -67,14 +117,21 @@ class PlanProposalRead(BaseModel):
     schedule: list[ScheduledPaymentRead]
 
     @classmethod
-    def from_proposal(cls, plan: PlanProposal) -> PlanProposalRead:
+    def from_proposal(
+        cls, plan: PlanProposal, *, monthly_pct: Decimal, fingerprint: str
+    ) -> PlanProposalRead:
         money = lambda minor: to_decimal(minor, plan.currency)  # noqa: E731
         return cls(
+            quote_id=quote_id_of(fingerprint),
+            fingerprint=fingerprint,
+            ask=PlanAsk.from_engine(request_for(plan), plan.currency),
             kind=plan.kind,
             currency=plan.currency,
             balance=money(plan.balance_minor),
             discount=money(plan.discount_minor),
             interest=money(plan.interest_minor),
+            interest_monthly_pct=_rate(monthly_pct),
+            interest_annual_pct=effective_annual_pct(monthly_pct),
             down_payment=money(plan.down_payment_minor),
             installment_count=plan.installment_count,
             installment_amount=money(plan.installment_minor),
@@ -113,15 +170,20 @@ class PlanRead(BaseModel):
     discount: Decimal
     interest: Decimal
     interest_monthly_pct: Decimal
+    interest_annual_pct: Decimal
     down_payment: Decimal
     installment_count: int
+    installment_amount: Decimal
     total: Decimal
+    first_due_date: date
+    last_due_date: date
     created_at: datetime
     schedule: list[ScheduledPaymentRead]
 
 
 def plan_read(plan: PaymentPlan) -> PlanRead:
     money = lambda minor: to_decimal(minor, plan.currency)  # noqa: E731
+    regular = [item.amount_minor for item in plan.installments if not item.is_down_payment]
     return PlanRead(
         id=plan.id,
         debt_reference=plan.debt.reference,
@@ -131,10 +193,14 @@ def plan_read(plan: PaymentPlan) -> PlanRead:
         balance=money(plan.balance_minor),
         discount=money(plan.discount_minor),
         interest=money(plan.interest_minor),
-        interest_monthly_pct=plan.interest_monthly_pct,
+        interest_monthly_pct=_rate(plan.interest_monthly_pct),
+        interest_annual_pct=effective_annual_pct(plan.interest_monthly_pct),
         down_payment=money(plan.down_payment_minor),
         installment_count=plan.installment_count,
+        installment_amount=money(max(regular, default=0)),
         total=money(plan.total_minor),
+        first_due_date=plan.installments[0].due_date,
+        last_due_date=plan.installments[-1].due_date,
         created_at=plan.created_at,
         schedule=[
             ScheduledPaymentRead(

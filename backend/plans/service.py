@@ -1,4 +1,15 @@
-"""Quoting and agreeing payment plans: the engine decides, this module persists."""
+"""Quoting and agreeing payment plans: the engine decides, this module persists.
+
+What is agreed is exactly what was quoted. Quotes are stateless: every proposal carries a
+`fingerprint`, a sha256 over everything its numbers depend on (the debt, its outstanding
+balance, the policy's id and version, the ask that reproduces the proposal, its rate and its
+schedule), and a short `quote_id` taken from it. Agreeing a plan sends the ask back with both;
+the backend decides again under the debt's lock and stores the plan only if the fingerprint is
+the same, otherwise it answers 409 `quote_changed` with the plans it offers now. The digest
+is not a secret: the backend never takes numbers from a client, it recomputes and compares.
+A quote thus lasts as long as what it depends on: a payment, a policy change or, for plans
+whose dates or interest depend on today, a new day makes it stale.
+"""
 
 from __future__ import annotations
 
@@ -15,26 +26,83 @@ from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor, Channel
 from backend.exceptions import Conflict, InvalidRequest, PolicyViolation
 from backend.interactions.service import record
-from backend.negotiation.engine import Decision, Outcome, ReasonCode, decide
+from backend.negotiation.engine import (
+    Decision,
+    PlanProposal,
+    ReasonCode,
+    charged_monthly_pct,
+    decide,
+    request_for,
+)
+from backend.negotiation.models import NegotiationPolicy
 from backend.negotiation.reasons import REASON_MESSAGES, STATE_REASONS
 from backend.plans.models import Installment, PaymentPlan, PlanStatus
-from backend.plans.schemas import PlanAsk, PlanProposalRead, QuoteRead
+from backend.plans.schemas import (
+    PlanAsk,
+    PlanCreate,
+    PlanProposalRead,
+    QuoteRead,
+    quote_id_of,
+)
 from backend.promises.models import PromiseStatus
+
+QUOTE_CHANGED = "quote_changed"
+# Refusals about the debt rather than the ask: reported as such even to a stale quote.
+DEBT_REFUSALS = STATE_REASONS | {ReasonCode.TOO_MANY_BROKEN_PROMISES}
 
 
 def quote(*, db_session: Session, debt: Debt, ask: PlanAsk, now: datetime) -> QuoteRead:
-    decision = _decide(db_session=db_session, debt=debt, ask=ask, now=now)
-    return quote_read(decision)
-
-
-def quote_read(decision: Decision) -> QuoteRead:
+    policy = debts.policy_for(db_session=db_session, debt=debt)
+    decision = _decide(db_session=db_session, debt=debt, policy=policy, ask=ask, now=now)
     return QuoteRead(
         outcome=decision.outcome,
         reason_code=decision.reason.value if decision.reason else None,
         message=REASON_MESSAGES.get(decision.reason) if decision.reason else None,
-        plan=PlanProposalRead.from_proposal(decision.plan) if decision.plan else None,
-        counter_offers=[PlanProposalRead.from_proposal(p) for p in decision.counter_offers],
+        plan=proposal_read(decision.plan, debt=debt, policy=policy) if decision.plan else None,
+        counter_offers=_offers_read(decision.counter_offers, debt=debt, policy=policy),
     )
+
+
+def proposal_read(
+    proposal: PlanProposal, *, debt: Debt, policy: NegotiationPolicy
+) -> PlanProposalRead:
+    return PlanProposalRead.from_proposal(
+        proposal,
+        monthly_pct=charged_monthly_pct(proposal, policy.limits()),
+        fingerprint=fingerprint(proposal, debt=debt, policy=policy),
+    )
+
+
+def fingerprint(proposal: PlanProposal, *, debt: Debt, policy: NegotiationPolicy) -> str:
+    """A digest of everything the proposal's numbers depend on, and of the numbers."""
+    canonical = {
+        "debt": [debt.id, debt.reference, debt.outstanding_minor, debt.currency],
+        "policy": [policy.id, policy.updated_at.isoformat() if policy.updated_at else None],
+        "ask": PlanAsk.from_engine(request_for(proposal), proposal.currency).model_dump(
+            mode="json"
+        ),
+        "kind": proposal.kind.value,
+        "monthly_pct": str(charged_monthly_pct(proposal, policy.limits())),
+        "amounts": [
+            proposal.balance_minor,
+            proposal.discount_minor,
+            proposal.interest_minor,
+            proposal.down_payment_minor,
+            proposal.installment_count,
+        ],
+        "schedule": [
+            [payment.due_date.isoformat(), payment.amount_minor, payment.is_down_payment]
+            for payment in proposal.schedule
+        ],
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _offers_read(
+    offers: tuple[PlanProposal, ...], *, debt: Debt, policy: NegotiationPolicy
+) -> list[PlanProposalRead]:
+    return [proposal_read(p, debt=debt, policy=policy) for p in offers]
 
 
 def get_by_idempotency_key(*, db_session: Session, key: str) -> PaymentPlan | None:
@@ -46,30 +114,52 @@ def accept(
     *,
     db_session: Session,
     debt: Debt,
-    ask: PlanAsk,
+    request: PlanCreate,
     idempotency_key: str,
     channel: Channel | None,
     now: datetime,
 ) -> tuple[PaymentPlan, bool]:
-    """Agree the plan asked for if the policy allows it exactly; return it and whether it is new.
+    """Agree exactly the quoted plan, if it still stands; return it and whether it is new.
 
+    The ask is decided again under the debt's lock; the plan is stored only when the result
+    has the quote's fingerprint, else 409 `quote_changed` with the plans offered now.
     Repeating a request with the same idempotency key returns the plan it created. Two
     requests racing for one debt leave exactly one active plan: the debt row is locked, and
     a partial unique index refuses a second active plan even if that lock were bypassed.
     """
-    fingerprint = _fingerprint(debt, ask)
+    request_fingerprint = _request_fingerprint(debt, request)
     existing = get_by_idempotency_key(db_session=db_session, key=idempotency_key)
     if existing is not None:
-        return _replay(existing, fingerprint), False
+        return _replay(existing, request_fingerprint), False
 
     debts.lock_for_update(db_session=db_session, debt=debt)
-    decision = _decide(db_session=db_session, debt=debt, ask=ask, now=now)
-    if decision.outcome is not Outcome.ACCEPTED:
-        db_session.rollback()
-        raise _rejection(decision)
-
-    proposal = decision.plan
     policy = debts.policy_for(db_session=db_session, debt=debt)
+    ask = request.ask()
+    decision = _decide(db_session=db_session, debt=debt, policy=policy, ask=ask, now=now)
+    if decision.reason in DEBT_REFUSALS:
+        db_session.rollback()
+        raise _debt_refusal(decision)
+    if not request.fingerprint or not request.quote_id:
+        db_session.rollback()
+        raise InvalidRequest(
+            "agree a plan from a quote: send its quote_id and fingerprint with its ask",
+            reason_code="quote_required",
+        )
+    if request.quote_id != quote_id_of(request.fingerprint):
+        db_session.rollback()
+        raise InvalidRequest(
+            "quote_id and fingerprint are not of the same quote", reason_code="quote_mismatch"
+        )
+    proposal = decision.plan
+    if proposal is None or fingerprint(proposal, debt=debt, policy=policy) != request.fingerprint:
+        offers = _current_offers(db_session=db_session, debt=debt, policy=policy, ask=ask, now=now)
+        db_session.rollback()
+        raise Conflict(
+            "the balance or the policy changed since the quote: these are the plans offered now",
+            reason_code=QUOTE_CHANGED,
+            counter_offers=[offer.model_dump(mode="json") for offer in offers],
+        )
+
     plan = PaymentPlan(
         debt_id=debt.id,
         policy_id=policy.id,
@@ -79,12 +169,12 @@ def accept(
         balance_minor=proposal.balance_minor,
         discount_minor=proposal.discount_minor,
         interest_minor=proposal.interest_minor,
-        interest_monthly_pct=policy.plan_interest_monthly_pct,
+        interest_monthly_pct=charged_monthly_pct(proposal, policy.limits()),
         down_payment_minor=proposal.down_payment_minor,
         installment_count=proposal.installment_count,
         total_minor=proposal.total_minor,
         idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
+        request_fingerprint=request_fingerprint,
         channel=channel,
         installments=[
             Installment(
@@ -122,6 +212,7 @@ def accept(
                 "installments": plan.installment_count,
                 "total_minor": plan.total_minor,
                 "balance_before_minor": balance_before,
+                "quote_id": request.quote_id,
             },
         )
         db_session.commit()
@@ -129,7 +220,7 @@ def accept(
         db_session.rollback()
         raced = get_by_idempotency_key(db_session=db_session, key=idempotency_key)
         if raced is not None:
-            return _replay(raced, fingerprint), False
+            return _replay(raced, request_fingerprint), False
         raise Conflict(
             REASON_MESSAGES[ReasonCode.PLAN_ALREADY_ACTIVE],
             reason_code=ReasonCode.PLAN_ALREADY_ACTIVE.value,
@@ -137,8 +228,9 @@ def accept(
     return plan, True
 
 
-def _decide(*, db_session: Session, debt: Debt, ask: PlanAsk, now: datetime) -> Decision:
-    policy = debts.policy_for(db_session=db_session, debt=debt)
+def _decide(
+    *, db_session: Session, debt: Debt, policy: NegotiationPolicy, ask: PlanAsk, now: datetime
+) -> Decision:
     return decide(
         position=debts.position(db_session=db_session, debt=debt),
         policy=policy.limits(),
@@ -147,25 +239,29 @@ def _decide(*, db_session: Session, debt: Debt, ask: PlanAsk, now: datetime) -> 
     )
 
 
-def _rejection(decision: Decision) -> Exception:
+def _current_offers(
+    *, db_session: Session, debt: Debt, policy: NegotiationPolicy, ask: PlanAsk, now: datetime
+) -> list[PlanProposalRead]:
+    """What the same ask gets now; a start date that has passed since the quote means today."""
+    if ask.start_date and ask.start_date < debts.local_today(debt.debtor, now):
+        ask = ask.model_copy(update={"start_date": None})
+    decision = _decide(db_session=db_session, debt=debt, policy=policy, ask=ask, now=now)
+    offers = (decision.plan,) if decision.plan else decision.counter_offers
+    return _offers_read(offers, debt=debt, policy=policy)
+
+
+def _debt_refusal(decision: Decision) -> Exception:
+    """The debt cannot get any plan now, whatever was quoted."""
     reason = decision.reason
-    message = REASON_MESSAGES.get(reason, "not allowed by the negotiation policy")
     if reason in STATE_REASONS:
-        return Conflict(message, reason_code=reason.value)
-    if reason is ReasonCode.START_DATE_IN_PAST:
-        return InvalidRequest(message, reason_code=reason.value)
-    return PolicyViolation(
-        message,
-        reason_code=reason.value,
-        counter_offers=[
-            PlanProposalRead.from_proposal(p).model_dump(mode="json")
-            for p in decision.counter_offers
-        ],
-    )
+        return Conflict(REASON_MESSAGES[reason], reason_code=reason.value)
+    return PolicyViolation(REASON_MESSAGES[reason], reason_code=reason.value, counter_offers=[])
 
 
-def _fingerprint(debt: Debt, ask: PlanAsk) -> str:
-    canonical = json.dumps({"debt": debt.reference, **ask.model_dump(mode="json")}, sort_keys=True)
+def _request_fingerprint(debt: Debt, request: PlanCreate) -> str:
+    """What an idempotency key is bound to: the debt, the ask and the quote it agrees."""
+    body = request.model_dump(mode="json")
+    canonical = json.dumps({"debt": debt.reference, **body}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
