@@ -15,16 +15,21 @@ from actions.base import CollectionsAction, human_buttons
 from actions.conversation import Speaker, language_of
 from actions.debt_view import day, money
 from actions.identity import VerifyingFormValidation
-from actions.parsing import parse_amount, parse_date
-from actions.plans import debt_reference
+from actions.parsing import month_first_for, parse_amount, parse_date
+from actions.plans import debt_reference, selected_debt
+from locales import format_weekday_day
 
 
-async def debtor_today(tracker: Tracker) -> date:
-    """Today where the debtor lives, as the backend sees it."""
+async def debtor_calendar(tracker: Tracker) -> tuple[date, bool]:
+    """Today where the debtor lives, as the backend sees it, and their date order.
+
+    The order follows the country: 03/04 is March 4 in the United States, 3 April in Ireland.
+    """
     try:
-        return date.fromisoformat((await BackendClient(tracker.sender_id).summary())["today"])
+        summary = await BackendClient(tracker.sender_id).summary()
+        return date.fromisoformat(summary["today"]), month_first_for(summary.get("country"))
     except (BackendUnavailable, Refused, KeyError):
-        return date.today()
+        return date.today(), language_of(tracker) == "en"
 
 
 def entity(tracker: Tracker, name: str) -> str | None:
@@ -47,6 +52,25 @@ class AskPromiseDate(CollectionsAction):
 
     async def act(self, speaker, backend, tracker, domain):
         speaker.say("On which day will you pay? For example: next Friday, or the 15th.")
+        return []
+
+
+class AskPromiseConfirmed(CollectionsAction):
+    """Repeat the promise in the person's own terms before anything is recorded."""
+
+    action_name = "action_ask_promise_confirmed"
+
+    async def act(self, speaker, backend, tracker, domain):
+        debt = await selected_debt(tracker, backend)
+        currency = debt["currency"] if debt else None
+        amount = tracker.get_slot("promise_amount")
+        promised = date.fromisoformat(tracker.get_slot("promise_date"))
+        speaker.say(
+            "So you'll pay {amount} on {date}. Is that right?",
+            amount=money(speaker, amount, currency) if currency else amount,
+            date=format_weekday_day(promised, speaker.language),
+            buttons=[speaker.button("Yes", "/affirm"), speaker.button("No", "/deny")],
+        )
         return []
 
 
@@ -73,13 +97,22 @@ class ValidatePromiseForm(VerifyingFormValidation):
             return {"promise_amount": None}
         return {"promise_amount": str(amount)}
 
+    async def validate_promise_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is False:
+            # Not right: ask both again rather than record what the person did not mean.
+            Speaker(dispatcher, language_of(tracker)).say("No problem, let's correct it.")
+            return {"promise_confirmed": None, "promise_amount": None, "promise_date": None}
+        return {"promise_confirmed": value}
+
     async def validate_promise_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         language = language_of(tracker)
-        today = await debtor_today(tracker)
+        today, month_first = await debtor_calendar(tracker)
         promised = parse_date(
-            entity(tracker, "date") or str(value or ""), today=today, month_first=language == "en"
+            entity(tracker, "date") or str(value or ""), today=today, month_first=month_first
         )
         if promised is None or promised < today:
             Speaker(dispatcher, language).say(
@@ -98,11 +131,11 @@ class ValidatePaymentClaimForm(VerifyingFormValidation):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         language = language_of(tracker)
-        today = await debtor_today(tracker)
+        today, month_first = await debtor_calendar(tracker)
         paid = parse_date(
             entity(tracker, "date") or str(value or ""),
             today=today,
-            month_first=language == "en",
+            month_first=month_first,
             past=True,
         )
         if paid is not None and paid > today:
@@ -120,9 +153,14 @@ class RecordPromise(CollectionsAction):
     action_name = "action_record_promise"
 
     async def act(self, speaker, backend, tracker, domain):
-        reset = [SlotSet("promise_amount", None), SlotSet("promise_date", None)]
+        reset = [
+            SlotSet("promise_amount", None),
+            SlotSet("promise_date", None),
+            SlotSet("promise_confirmed", None),
+        ]
         amount, promised = tracker.get_slot("promise_amount"), tracker.get_slot("promise_date")
-        if not tracker.get_slot("verified") or not amount or not promised:
+        confirmed = tracker.get_slot("promise_confirmed")
+        if not tracker.get_slot("verified") or not amount or not promised or not confirmed:
             return reset
         reference = await debt_reference(tracker, backend)
         try:

@@ -11,12 +11,57 @@ from locales import format_day, format_money, format_percent
 NEGOTIABLE = ("overdue", "current")
 
 
+def open_debts(summary: dict) -> list[dict]:
+    """The debts still open, the most pressing first (negotiable, then most overdue)."""
+    found = [d for d in summary.get("debts", []) if d["status"] not in ("paid", "written_off")]
+    return sorted(found, key=lambda d: (d["status"] in NEGOTIABLE, d["days_overdue"]), reverse=True)
+
+
 def negotiable_debt(summary: dict) -> dict | None:
-    """The debt the conversation is about: the most overdue one still open."""
-    open_debts = [d for d in summary.get("debts", []) if d["status"] not in ("paid", "written_off")]
-    if not open_debts:
-        return None
-    return max(open_debts, key=lambda d: (d["status"] in NEGOTIABLE, d["days_overdue"]))
+    """The most pressing open debt (for a person with one debt, the debt)."""
+    found = open_debts(summary)
+    return found[0] if found else None
+
+
+def only_debt(summary: dict) -> dict | None:
+    """The open debt when there is exactly one; with several the person must choose."""
+    found = open_debts(summary)
+    return found[0] if len(found) == 1 else None
+
+
+def debt_choice_buttons(speaker: Speaker, debts: list[dict]) -> list[dict[str, str]]:
+    return [
+        {
+            "title": speaker.phrase(
+                "{product} ({reference})", product=debt["product"], reference=debt["reference"]
+            ),
+            "payload": f'/inform{{"debt_reference":"{debt["reference"]}"}}',
+        }
+        for debt in debts
+    ]
+
+
+def list_debts(speaker: Speaker, debts: list[dict], *, ask: bool) -> None:
+    """Each open debt on a line (product, reference, balance), as buttons when `ask`."""
+    lines = "\n".join(
+        speaker.phrase(
+            "{number}. {product} ({reference}): {amount}",
+            number=number,
+            product=debt["product"],
+            reference=debt["reference"],
+            amount=money(speaker, debt["outstanding"], debt["currency"]),
+        )
+        for number, debt in enumerate(debts, start=1)
+    )
+    if ask:
+        speaker.say(
+            "You have {count} open debts with us:\n{debts}\nWhich one is this about?",
+            count=len(debts),
+            debts=lines,
+            buttons=debt_choice_buttons(speaker, debts),
+        )
+    else:
+        speaker.say("You have {count} open debts with us:\n{debts}", count=len(debts), debts=lines)
 
 
 def money(speaker: Speaker, amount: str | Decimal, currency: str) -> str:
@@ -34,6 +79,20 @@ def day(speaker: Speaker, iso: str) -> str:
 
 def introduce_debt(speaker: Speaker, summary: dict, debt: dict | None) -> None:
     """The first message after verification names the creditor and says what this is about."""
+    several = open_debts(summary)
+    if len(several) > 1:
+        creditor = several[0]["creditor"]
+        speaker.say(
+            "Thank you, {name}, your identity is confirmed. I'm the virtual assistant of "
+            "{creditor} ({legal_name}, {legal_id_kind} {legal_id}).",
+            name=summary["first_name"],
+            creditor=creditor["name"],
+            legal_name=creditor["legal_name"],
+            legal_id_kind=creditor["legal_id_kind"],
+            legal_id=creditor["legal_id"],
+        )
+        list_debts(speaker, several, ask=False)
+        return
     if debt is None:
         speaker.say(
             "Thank you, {name}. Your identity is confirmed, and you have no open debts with us.",

@@ -7,25 +7,42 @@ from rasa_sdk.events import SlotSet
 from actions.backend_client import BackendClient, Refused
 from actions.base import CollectionsAction, human_buttons
 from actions.conversation import Speaker
-from actions.debt_view import day, describe_balance, money, negotiable_debt, percent
+from actions.debt_view import day, describe_balance, list_debts, money, open_debts, percent
 
 
-async def current_debt(speaker: Speaker, backend: BackendClient) -> dict | None:
-    debt = negotiable_debt(await backend.summary())
-    if debt is None:
+class DebtNotChosen(Exception):
+    """The person has several open debts and this answer needs one: they were asked which."""
+
+
+async def current_debt(speaker: Speaker, backend: BackendClient, tracker) -> dict | None:
+    """The debt an answer is about; with several open debts and none chosen, ask which."""
+    summary = await backend.summary()
+    debts = open_debts(summary)
+    if not debts:
         speaker.say("You have no open debts with us. Is there anything else I can help with?")
-    return debt
+        return None
+    reference = tracker.get_slot("debt_reference")
+    chosen = next((d for d in debts if d["reference"] == reference), None)
+    if chosen or len(debts) == 1:
+        return chosen or debts[0]
+    list_debts(speaker, debts, ask=True)
+    raise DebtNotChosen
 
 
 async def answer_balance(speaker, backend, tracker):
-    debt = await current_debt(speaker, backend)
+    debts = open_debts(await backend.summary())
+    reference = tracker.get_slot("debt_reference")
+    if len(debts) > 1 and reference not in {d["reference"] for d in debts}:
+        list_debts(speaker, debts, ask=False)  # every balance at once
+        return []
+    debt = await current_debt(speaker, backend, tracker)
     if debt:
         describe_balance(speaker, debt)
     return []
 
 
 async def answer_due_date(speaker, backend, tracker):
-    debt = await current_debt(speaker, backend)
+    debt = await current_debt(speaker, backend, tracker)
     if not debt:
         return []
     if debt["days_overdue"] > 0:
@@ -41,7 +58,7 @@ async def answer_due_date(speaker, backend, tracker):
 
 
 async def answer_terms(speaker, backend, tracker):
-    debt = await current_debt(speaker, backend)
+    debt = await current_debt(speaker, backend, tracker)
     if not debt:
         return []
     terms = await backend.terms(debt["reference"])
@@ -72,7 +89,7 @@ async def answer_terms(speaker, backend, tracker):
 
 
 async def send_payment_link(speaker, backend, tracker):
-    debt = await current_debt(speaker, backend)
+    debt = await current_debt(speaker, backend, tracker)
     if not debt:
         return []
     if debt["payment_url"]:
@@ -90,7 +107,7 @@ async def send_payment_link(speaker, backend, tracker):
 
 
 async def open_dispute(speaker, backend, tracker):
-    debt = await current_debt(speaker, backend)
+    debt = await current_debt(speaker, backend, tracker)
     if not debt:
         return []
     text = (tracker.latest_message or {}).get("text")
@@ -149,12 +166,20 @@ ANSWERS = {
 }
 
 
+async def answer(request: str, speaker, backend, tracker) -> list:
+    """Answer a request, or, when it needs a debt the person has not chosen, remember it."""
+    try:
+        return await ANSWERS[request](speaker, backend, tracker)
+    except DebtNotChosen:
+        return [SlotSet("pending_request", request)]
+
+
 def _answer_action(action: str, request: str):
     class Answer(CollectionsAction):
         action_name = action
 
         async def act(self, speaker, backend, tracker, domain):
-            return await ANSWERS[request](speaker, backend, tracker)
+            return await answer(request, speaker, backend, tracker)
 
     Answer.__name__ = f"Answer_{request}"
     return Answer
@@ -176,5 +201,28 @@ class AnswerPending(CollectionsAction):
         if not tracker.get_slot("verified"):
             return [SlotSet("pending_request", None)]
         request = tracker.get_slot("pending_request") or "balance"
-        events = await ANSWERS.get(request, answer_balance)(speaker, backend, tracker)
-        return [*events, SlotSet("pending_request", None)]
+        return [SlotSet("pending_request", None), *await answer(request, speaker, backend, tracker)]
+
+
+class ChooseDebt(CollectionsAction):
+    """A debt picked from the list (outside a form): remember it, answer what was pending."""
+
+    action_name = "action_choose_debt"
+
+    async def act(self, speaker, backend, tracker, domain):
+        chosen = next(
+            (
+                e.get("value")
+                for e in tracker.latest_message.get("entities", [])
+                if e["entity"] == "debt_reference"
+            ),
+            None,
+        )
+        debts = open_debts(await backend.summary())
+        if chosen not in {d["reference"] for d in debts}:
+            list_debts(speaker, debts, ask=True)
+            return []
+        events = [SlotSet("debt_reference", chosen), SlotSet("pending_request", None)]
+        request = tracker.get_slot("pending_request") or "balance"
+        tracker.slots["debt_reference"] = chosen
+        return [*events, *await answer(request, speaker, backend, tracker)]

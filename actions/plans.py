@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +19,10 @@ from rasa_sdk.types import DomainDict
 from actions.backend_client import BackendClient, BackendUnavailable, Refused
 from actions.base import APOLOGY, CollectionsAction, human_buttons
 from actions.conversation import Speaker, language_of
-from actions.debt_view import day, money, negotiable_debt, percent
-from actions.identity import VerifyingFormValidation
-from actions.parsing import choose_listed_option, interpret_plan_ask
+from actions.debt_view import day, money, only_debt, open_debts, percent
+from actions.identity import END_FORM, VerifyingFormValidation
+from actions.parsing import choose_listed_option, fold, interpret_plan_ask
+from actions.parsing.amounts import read_message
 from locales import N_, translate_plural
 
 PLAN_SLOTS = ("plan_ask", "plan_choice", "plan_confirmed", "plan_options")
@@ -136,11 +138,16 @@ def short_label(speaker: Speaker, proposal: dict) -> str:
     )
 
 
-async def debt_reference(tracker: Tracker, backend: BackendClient) -> str | None:
+async def selected_debt(tracker: Tracker, backend: BackendClient) -> dict | None:
+    """The open debt this conversation is about: the one chosen, or the only one."""
+    summary = await backend.summary()
     reference = tracker.get_slot("debt_reference")
-    if reference:
-        return reference
-    debt = negotiable_debt(await backend.summary())
+    chosen = next((d for d in open_debts(summary) if d["reference"] == reference), None)
+    return chosen or only_debt(summary)
+
+
+async def debt_reference(tracker: Tracker, backend: BackendClient) -> str | None:
+    debt = await selected_debt(tracker, backend)
     return debt["reference"] if debt else None
 
 
@@ -246,7 +253,13 @@ class ValidatePaymentPlanForm(VerifyingFormValidation):
 
     async def _quote(self, value, dispatcher, tracker, *, slot: str) -> dict[str, Any]:
         speaker = Speaker(dispatcher, language_of(tracker))
-        ask = interpret_ask(tracker, str(value) if value is not None else None)
+        text = str(value) if value is not None else ""
+        ask = interpret_ask(tracker, text)
+        settling = ask is None and wants_settlement(text)
+        if settling:
+            # "Can I settle for less?": the policy's best settlement, asked for as the
+            # smallest lump sum, which the backend answers with its largest allowed discount.
+            ask = {"lump_sum": SMALLEST_LUMP_SUM}
         if ask is None:
             speaker.say(
                 "Sorry, I didn't get that. Tell me a number of installments (like 6) or "
@@ -264,16 +277,30 @@ class ValidatePaymentPlanForm(VerifyingFormValidation):
             option = option_from_proposal(quote["plan"])
             return {"plan_ask": str(value), "plan_options": [option], "plan_choice": "0"}
         if quote["outcome"] == "counter_offer":
-            speaker.say(reason_text(speaker, quote["reason_code"]))
+            if settling:
+                speaker.say("This is the best I can offer to settle the debt in one payment.")
+            else:
+                speaker.say(reason_text(speaker, quote["reason_code"]))
             options = [option_from_proposal(p) for p in quote["counter_offers"]]
             return {"plan_ask": str(value), "plan_options": options, "plan_choice": None}
         speaker.say(reason_text(speaker, quote["reason_code"]), buttons=human_buttons(speaker))
         return _end_form(str(value))
 
 
+SMALLEST_LUMP_SUM = "0.01"
+_DISCOUNT_WORDS = frozenset({"desconto", "descuento", "sconto", "discount"})
+
+
+def wants_settlement(text: str) -> bool:
+    """A request to settle or for a discount, with no amount: "can I settle for less?"."""
+    return read_message(text).lump_sum or bool(
+        _DISCOUNT_WORDS & set(re.findall(r"[a-z]+", fold(text)))
+    )
+
+
 def _end_form(asked: str) -> dict[str, Any]:
-    """Fill the remaining slots so the form ends without a plan."""
-    return {"plan_ask": asked, "plan_options": [], "plan_choice": "none", "plan_confirmed": False}
+    """End the form without a plan: what was said stays said, nothing is agreed."""
+    return {"plan_ask": asked, "plan_options": None, **END_FORM}
 
 
 class CreatePlan(CollectionsAction):
@@ -287,7 +314,8 @@ class CreatePlan(CollectionsAction):
             return reset
         option = chosen_option(tracker)
         if not tracker.get_slot("plan_confirmed") or option is None:
-            if tracker.get_slot("plan_choice") != "none":
+            # Declined: say so kindly. Ended early (a refusal or an error): already said.
+            if tracker.get_slot("plan_confirmed") is False:
                 speaker.say(
                     "No problem. If you'd like, we can look at other options later, or "
                     "you can talk to a person.",
@@ -377,6 +405,9 @@ class Hardship(CollectionsAction):
             )
             return [SlotSet("hardship", True)]
         reference = await debt_reference(tracker, backend)
+        if reference is None:  # several open debts: the plan form will ask which one
+            speaker.say("Which debt would you like to look at?", buttons=buttons)
+            return [SlotSet("hardship", True)]
         quote = await backend.quote(reference, {"monthly_amount": "0.01"})
         gentlest = next((p for p in quote["counter_offers"] if p["kind"] == "installments"), None)
         if gentlest:

@@ -91,6 +91,13 @@ def format_day(day: date, language: str | None) -> str:
     )
 
 
+def format_weekday_day(day: date, language: str | None) -> str:
+    """A date a person agrees to: sexta-feira, 4 de dezembro de 2026 · Friday, December 4, 2026."""
+    return babel_format_date(
+        day, format="full", locale=FORMAT_LOCALES[normalize_language(language)]
+    )
+
+
 def format_number(number: Decimal | int, language: str | None) -> str:
     return format_decimal(number, locale=FORMAT_LOCALES[normalize_language(language)])
 

@@ -264,9 +264,20 @@ def test_a_promise_with_a_relative_date_is_recorded(stack, db):
     chat.active_loop = "promise_form"
     chat.run("validate_promise_form", text="R$ 300", set_slots={"promise_amount": "R$ 300"})
     chat.run("validate_promise_form", text="tomorrow", set_slots={"promise_date": "tomorrow"})
+    asked = chat.run("action_ask_promise_confirmed", text="tomorrow")
+    tomorrow = date.fromisoformat(chat.slots["promise_date"])
+    assert "R$300.00" in asked[0] and tomorrow.strftime("%A") in asked[0]
+    assert [b["payload"] for b in chat.buttons] == ["/affirm", "/deny"]
     chat.active_loop = None
+    unconfirmed = chat.run("action_record_promise", text="hmm")
+    assert not unconfirmed
+    assert db.scalars(select(PromiseToPay).where(PromiseToPay.debt_id == debt.id)).all() == []
+    chat.run("validate_promise_form", text="R$ 300", set_slots={"promise_amount": "R$ 300"})
+    chat.run("validate_promise_form", text="tomorrow", set_slots={"promise_date": "tomorrow"})
 
-    said = chat.run("action_record_promise", text="tomorrow")
+    said = chat.run(
+        "action_record_promise", text="yes", intent="affirm", set_slots={"promise_confirmed": True}
+    )
 
     promise = db.scalars(select(PromiseToPay).where(PromiseToPay.debt_id == debt.id)).one()
     assert promise.amount_minor == 30000
@@ -345,3 +356,85 @@ def test_general_questions_are_answered_from_the_guides_with_their_title(stack):
 
     assert said[0].startswith("Do nosso guia “")
     assert "orçamento" in said[0].lower()
+
+
+def test_a_backend_failure_while_verifying_asks_again_and_never_locks(stack, db):
+    debtor, _ = factories.debtor_with_debt(db)
+    down = Conversation(stack["orphan"], language="en")
+    down.active_loop = "verification_form"
+    down.run("validate_verification_form", text="8909", set_slots={"document_suffix": "8909"})
+
+    said = down.run(
+        "validate_verification_form", text="03/14/1988", set_slots={"birth_date": "03/14/1988"}
+    )
+
+    assert "Sorry, something went wrong on our side" in said[0]
+    assert down.slots["locked"] is False and down.slots["verified"] is False
+    # Only the birth date is forgotten, so the form asks it again and answering retries.
+    assert down.slots["birth_date"] is None and down.slots["document_suffix"] == "8909"
+
+
+def test_a_question_is_never_stored_as_the_document_suffix(stack, db):
+    chat = Conversation(stack["actions"], language="en")
+    chat.active_loop = "verification_form"
+    question = "how do I know this is really you?"
+
+    said = chat.run(
+        "validate_verification_form", text=question, set_slots={"document_suffix": question}
+    )
+
+    assert chat.slots["document_suffix"] is None
+    assert "last 4 characters" in said[0]
+
+
+def test_a_date_read_as_a_question_inside_the_form_is_still_the_answer(stack, db):
+    chat = Conversation(stack["actions"], language="pt_BR")
+    chat.active_loop = "verification_form"
+    chat.slots["requested_slot"] = "birth_date"
+
+    said = chat.run("action_answer_in_form", text="14/03/1988", intent="ask_due_date")
+
+    assert said == []
+    assert chat.slots["birth_date"] == "14/03/1988"
+
+
+@pytest.mark.parametrize("language", ["pt_BR", "es", "it", "en"])
+def test_a_worry_gets_a_calm_answer_and_a_person_before_verification(stack, language):
+    chat = Conversation(stack["actions"], language=language)
+
+    said = chat.run("action_answer_worry", text="is this a scam?", intent="ask_is_scam")
+
+    assert len(said) == 2
+    assert "Aurora Crédito" in said[0]
+    assert chat.buttons[-1]["payload"] == "/request_human"
+
+
+def test_several_open_debts_are_listed_and_the_person_chooses(stack, db):
+    debtor, first = factories.debtor_with_debt(db)
+    second = factories.debt(db, debtor, product="Empréstimo pessoal", outstanding_minor=120000)
+    db.commit()
+    chat = Conversation(stack["actions"], language="pt_BR")
+
+    introduced = chat.verify(debtor)
+    assert chat.slots["verified"] is True and chat.slots["debt_reference"] is None
+    assert first.reference in introduced[1] and second.reference in introduced[1]
+
+    balances = chat.run("action_answer_balance", text="quanto devo?", intent="ask_balance")
+    assert "R$ 2.450,90" in balances[0] and "R$ 1.200,00" in balances[0]
+
+    asked = chat.run("action_answer_due_date", text="quando vence?", intent="ask_due_date")
+    assert chat.slots["pending_request"] == "due_date"
+    assert [b["payload"] for b in chat.buttons] == [
+        f'/inform{{"debt_reference":"{first.reference}"}}',
+        f'/inform{{"debt_reference":"{second.reference}"}}',
+    ]
+    assert "2" in asked[0]
+
+    answered = chat.run(
+        "action_choose_debt",
+        text=chat.buttons[1]["payload"],
+        entities=[{"entity": "debt_reference", "value": second.reference}],
+    )
+    assert chat.slots["debt_reference"] == second.reference
+    assert chat.slots["pending_request"] is None
+    assert answered and "venc" in answered[0].lower()

@@ -12,15 +12,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from backend.conversations import service as gateway
-from backend.conversations.rasa_client import Button, BotMessage, RasaClient
+from backend.conversations.language import accepted_language
+from backend.conversations.rasa_client import BotMessage, Button, RasaClient
 from backend.db import SessionDep
 from backend.deps import Now, SettingsDep
 from backend.enums import Channel, Language
+from backend.exceptions import RateLimited
 from locales import format_number, translate
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -46,6 +48,28 @@ async def rasa_client(settings: SettingsDep) -> AsyncIterator[RasaClient]:
 
 
 RasaDep = Annotated[RasaClient, Depends(rasa_client)]
+
+
+def within_rate_limit(request: Request, settings: SettingsDep) -> None:
+    """Count the request against its client address; 429 in the browser's language when over."""
+    address = request.client.host if request.client else "unknown"
+    retry_after = request.app.state.webchat_limiter.hit(
+        rate=settings.webchat_rate_limit, address=address, scope="webchat"
+    )
+    if retry_after is None:
+        return
+    language = accepted_language(request.headers.get("Accept-Language")).value
+    raise RateLimited(
+        translate(
+            language,
+            "You are sending messages too quickly. Please wait {seconds} seconds and try again.",
+            seconds=format_number(retry_after, language),
+        ),
+        retry_after_seconds=retry_after,
+    )
+
+
+RATE_LIMITED = [Depends(within_rate_limit)]
 
 
 # A new web chat conversation.
@@ -79,13 +103,13 @@ def chat_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "chat.html", media_type="text/html", headers=PAGE_HEADERS)
 
 
-@router.post("/api/sessions", response_model=SessionRead)
+@router.post("/api/sessions", response_model=SessionRead, dependencies=RATE_LIMITED)
 def start_session(response: Response) -> SessionRead:
     response.headers.update(NO_STORE)
     return SessionRead(session_id=secrets.token_urlsafe(24))
 
 
-@router.post("/api/messages", response_model=ChatReply)
+@router.post("/api/messages", response_model=ChatReply, dependencies=RATE_LIMITED)
 async def send_message(
     message: ChatMessageCreate,
     response: Response,
@@ -108,7 +132,7 @@ async def send_message(
     return ChatReply(messages=replies)
 
 
-@router.get("/api/ui-strings", response_model=UiStrings)
+@router.get("/api/ui-strings", response_model=UiStrings, dependencies=RATE_LIMITED)
 def ui_strings(
     settings: SettingsDep, language: Annotated[Language, Query()] = Language.EN
 ) -> UiStrings:
