@@ -11,7 +11,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import BackendClient, BackendUnavailable, NotVerified
-from actions.conversation import Speaker, language_of
+from actions.speaker import Speaker, language_of
 from locales import N_
 
 log = logging.getLogger(__name__)
@@ -65,3 +65,24 @@ class CollectionsAction(Action, ABC):
         self, speaker: Speaker, backend: BackendClient, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """The action's work; returns the events to apply."""
+
+
+class Question(CollectionsAction, ABC):
+    """A form's `action_ask_<slot>` that asks one catalog question.
+
+    Subclasses name the action and the question; `params` fills its placeholders.
+    """
+
+    @property
+    @abstractmethod
+    def question(self) -> str:
+        """The catalog id of the question (a class attribute in subclasses)."""
+
+    def params(self, speaker: Speaker, tracker: Tracker) -> dict[str, Any]:
+        return {}
+
+    async def act(
+        self, speaker: Speaker, backend: BackendClient, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        speaker.say(self.question, **self.params(speaker, tracker))
+        return []

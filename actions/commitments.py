@@ -11,13 +11,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, Refused
-from actions.base import CollectionsAction, human_buttons
-from actions.conversation import Speaker, language_of
+from actions.base import CollectionsAction, Question, human_buttons
 from actions.debt_view import day, money
 from actions.identity import VerifyingFormValidation
 from actions.parsing import month_first_for, parse_amount, parse_date
 from actions.plans import debt_reference, selected_debt
-from locales import format_weekday_day
+from actions.speaker import Speaker, language_of
+from locales import N_, format_weekday_day
 
 
 async def debtor_calendar(tracker: Tracker) -> tuple[date, bool]:
@@ -39,20 +39,14 @@ def entity(tracker: Tracker, name: str) -> str | None:
     return None
 
 
-class AskPromiseAmount(CollectionsAction):
+class AskPromiseAmount(Question):
     action_name = "action_ask_promise_amount"
-
-    async def act(self, speaker, backend, tracker, domain):
-        speaker.say("How much will you pay?")
-        return []
+    question = N_("How much will you pay?")
 
 
-class AskPromiseDate(CollectionsAction):
+class AskPromiseDate(Question):
     action_name = "action_ask_promise_date"
-
-    async def act(self, speaker, backend, tracker, domain):
-        speaker.say("On which day will you pay? For example: next Friday, or the 15th.")
-        return []
+    question = N_("On which day will you pay? For example: next Friday, or the 15th.")
 
 
 class AskPromiseConfirmed(CollectionsAction):
@@ -74,12 +68,9 @@ class AskPromiseConfirmed(CollectionsAction):
         return []
 
 
-class AskPaidOn(CollectionsAction):
+class AskPaidOn(Question):
     action_name = "action_ask_paid_on"
-
-    async def act(self, speaker, backend, tracker, domain):
-        speaker.say("Thank you for letting us know. On which day did you pay?")
-        return []
+    question = N_("Thank you for letting us know. On which day did you pay?")
 
 
 class ValidatePromiseForm(VerifyingFormValidation):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from actions.conversation import Speaker
+from actions.speaker import Speaker
 from locales import format_day, format_money, format_percent
 
 NEGOTIABLE = ("overdue", "current")

@@ -6,8 +6,8 @@ from rasa_sdk.events import SlotSet
 
 from actions.backend_client import BackendClient, Refused
 from actions.base import CollectionsAction, human_buttons
-from actions.conversation import Speaker
 from actions.debt_view import day, describe_balance, list_debts, money, open_debts, percent
+from actions.speaker import Speaker
 
 
 class DebtNotChosen(Exception):

@@ -21,10 +21,10 @@ from actions.backend_client import (
     Refused,
     VerificationLocked,
 )
-from actions.base import APOLOGY, CollectionsAction, human_buttons
-from actions.conversation import Speaker, language_of
+from actions.base import APOLOGY, CollectionsAction, Question, human_buttons
 from actions.debt_view import introduce_debt, list_debts, negotiable_debt, only_debt, open_debts
 from actions.parsing import choose_listed_option, fold, looks_like_document_suffix, parse_date
+from actions.speaker import Speaker, language_of
 from locales import N_
 
 log = logging.getLogger(__name__)
@@ -67,27 +67,21 @@ def birth_date_example(language: str) -> str:
     return "03/14/1988" if language == "en" else "14/03/1988"
 
 
-class AskDocumentSuffix(CollectionsAction):
+class AskDocumentSuffix(Question):
     action_name = "action_ask_document_suffix"
-
-    async def act(self, speaker, backend, tracker, domain):
-        speaker.say(
-            "Before we talk about any account, I need to confirm who you are. "
-            "Please type the last 4 characters of your document number (CPF, DNI, codice "
-            "fiscale or SSN)."
-        )
-        return []
+    question = N_(
+        "Before we talk about any account, I need to confirm who you are. "
+        "Please type the last 4 characters of your document number (CPF, DNI, codice "
+        "fiscale or SSN)."
+    )
 
 
-class AskBirthDate(CollectionsAction):
+class AskBirthDate(Question):
     action_name = "action_ask_birth_date"
+    question = N_("Thank you. Now, what is your date of birth? For example: {example}")
 
-    async def act(self, speaker, backend, tracker, domain):
-        speaker.say(
-            "Thank you. Now, what is your date of birth? For example: {example}",
-            example=birth_date_example(speaker.language),
-        )
-        return []
+    def params(self, speaker, tracker):
+        return {"example": birth_date_example(speaker.language)}
 
 
 LOCKED = N_(

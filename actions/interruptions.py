@@ -12,10 +12,11 @@ from datetime import date
 from rasa_sdk.events import SlotSet
 
 from actions.base import CollectionsAction
-from actions.common import BotChallenge, Education, OutOfScope
 from actions.debts import answer
+from actions.education import Education
 from actions.identity import RememberRequest, document_suffix_in
 from actions.parsing import looks_like_amount, looks_like_date
+from actions.small_talk import BotChallenge, OutOfScope
 from actions.worries import WORRIES, answer_worry
 
 # What each form slot's answer looks like; a message that looks like one is the answer,

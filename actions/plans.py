@@ -17,12 +17,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, Refused
-from actions.base import APOLOGY, CollectionsAction, human_buttons
-from actions.conversation import Speaker, language_of
+from actions.base import APOLOGY, CollectionsAction, Question, human_buttons
 from actions.debt_view import day, money, only_debt, open_debts, percent
 from actions.identity import END_FORM, VerifyingFormValidation
 from actions.parsing import choose_listed_option, fold, interpret_plan_ask
 from actions.parsing.amounts import read_message
+from actions.speaker import Speaker, language_of
 from locales import N_, translate_plural
 
 PLAN_SLOTS = ("plan_ask", "plan_choice", "plan_confirmed", "plan_options")
@@ -151,15 +151,12 @@ async def debt_reference(tracker: Tracker, backend: BackendClient) -> str | None
     return debt["reference"] if debt else None
 
 
-class AskPlanAsk(CollectionsAction):
+class AskPlanAsk(Question):
     action_name = "action_ask_plan_ask"
-
-    async def act(self, speaker, backend, tracker, domain):
-        speaker.say(
-            "How much could you pay each month, or in how many installments would you "
-            "like to pay? You can also offer a single payment to settle the debt."
-        )
-        return []
+    question = N_(
+        "How much could you pay each month, or in how many installments would you "
+        "like to pay? You can also offer a single payment to settle the debt."
+    )
 
 
 class AskPlanChoice(CollectionsAction):

@@ -1,4 +1,8 @@
-"""Conversation basics: greetings, language, opt-out, a person, fallback, education, CSAT."""
+"""Small talk and conversation housekeeping.
+
+Greetings, thanks, "are you a bot?", language, opt-out, a person, the fallback and the
+satisfaction score.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from actions.backend_client import BackendUnavailable
 from actions.base import CollectionsAction, human_buttons
 from actions.config import get_action_settings
-from actions.conversation import Speaker, language_from_name
+from actions.speaker import Speaker, language_from_name
 
 
 def menu(speaker: Speaker) -> list[dict[str, str]]:
@@ -147,39 +151,6 @@ class RequestHuman(CollectionsAction):
         speaker.say(
             "I've asked a member of our team to take over. They'll reply here as soon "
             "as possible, during business hours."
-        )
-        return []
-
-
-class Education(CollectionsAction):
-    """General questions, answered from the knowledge base with the guide as the source."""
-
-    action_name = "action_education"
-
-    async def act(self, speaker, backend, tracker, domain):
-        question = (tracker.latest_message or {}).get("text") or ""
-        answer = await backend.knowledge(question, speaker.language)
-        if not answer["passages"]:
-            speaker.say(
-                "I don't know the answer to that yet. I can tell you about budgeting, emergency "
-                "funds, interest, late fees, credit records, which debts to pay first, payment "
-                "plans, scams, your rights, free debt advice and rebuilding credit.",
-                buttons=menu(speaker),
-            )
-            return []
-        if answer["fell_back"]:
-            speaker.say(
-                "I don't have a guide on this in your language yet, so here is our English one."
-            )
-        if answer.get("generated"):  # already cites its guides, in the conversation language
-            speaker.dispatcher.utter_message(text=answer["generated"], buttons=menu(speaker))
-            return []
-        best = answer["passages"][0]
-        speaker.say(
-            "From our guide “{title}”: {excerpt}",
-            title=best["title"],
-            excerpt=best["excerpt"],
-            buttons=menu(speaker),
         )
         return []
 

@@ -1,4 +1,4 @@
-"""What every action needs: the conversation's language and a way to speak in it."""
+"""How an action speaks: the conversation's language, and `Speaker`, which says catalog texts."""
 
 from __future__ import annotations
 
