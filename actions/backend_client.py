@@ -13,6 +13,16 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from actions.backend_types import (
+    Contact,
+    DebtorSummary,
+    KnowledgeAnswer,
+    Plan,
+    PlanAsk,
+    Promise,
+    Quote,
+    Terms,
+)
 from actions.config import ActionSettings, get_action_settings
 
 log = logging.getLogger(__name__)
@@ -61,17 +71,17 @@ class BackendClient:
         self.settings = settings or get_action_settings()
         self.contact_path = f"/api/v1/contacts/{channel}/{external_id}"
 
-    async def contact(self) -> dict:
+    async def contact(self) -> Contact:
         return await self._request("GET", self.contact_path)
 
-    async def verify(self, document_suffix: str, birth_date: str) -> dict:
+    async def verify(self, document_suffix: str, birth_date: str) -> DebtorSummary:
         return await self._request(
             "POST",
             f"{self.contact_path}/verification",
             {"document_suffix": document_suffix, "birth_date": birth_date},
         )
 
-    async def summary(self) -> dict:
+    async def summary(self) -> DebtorSummary:
         return await self._request("GET", f"{self.contact_path}/summary")
 
     async def set_language(self, language: str) -> None:
@@ -86,20 +96,20 @@ class BackendClient:
     async def csat(self, score: int) -> None:
         await self._request("POST", f"{self.contact_path}/csat", {"score": score})
 
-    async def knowledge(self, question: str, language: str) -> dict:
+    async def knowledge(self, question: str, language: str) -> KnowledgeAnswer:
         """General financial education; nothing about this person's debt."""
         query = urlencode({"q": question[:500], "language": language})
         return await self._request("GET", f"/api/v1/knowledge/search?{query}")
 
-    async def terms(self, reference: str) -> dict:
+    async def terms(self, reference: str) -> Terms:
         return await self._request("GET", f"{self._debt(reference)}/terms")
 
-    async def quote(self, reference: str, ask: dict) -> dict:
+    async def quote(self, reference: str, ask: PlanAsk) -> Quote:
         return await self._request("POST", f"{self._debt(reference)}/quotes", ask)
 
     async def accept_plan(
-        self, reference: str, ask: dict, quote: dict, idempotency_key: str
-    ) -> dict:
+        self, reference: str, ask: PlanAsk, quote: dict[str, str], idempotency_key: str
+    ) -> Plan:
         """Agree a quoted plan: its ask with the quote's `quote_id` and `fingerprint`.
 
         When the balance or the policy moved since the quote, `Refused` with reason code
@@ -112,7 +122,7 @@ class BackendClient:
             headers={"Idempotency-Key": idempotency_key},
         )
 
-    async def promise(self, reference: str, amount: str, promised_date: str) -> dict:
+    async def promise(self, reference: str, amount: str, promised_date: str) -> Promise:
         return await self._request(
             "POST",
             f"{self._debt(reference)}/promises",

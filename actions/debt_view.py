@@ -5,31 +5,32 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from actions.backend_types import Debt, DebtorSummary
 from actions.speaker import Speaker
 from locales import format_day, format_money, format_percent
 
 NEGOTIABLE = ("overdue", "current")
 
 
-def open_debts(summary: dict) -> list[dict]:
+def open_debts(summary: DebtorSummary) -> list[Debt]:
     """The debts still open, the most pressing first (negotiable, then most overdue)."""
     found = [d for d in summary.get("debts", []) if d["status"] not in ("paid", "written_off")]
     return sorted(found, key=lambda d: (d["status"] in NEGOTIABLE, d["days_overdue"]), reverse=True)
 
 
-def negotiable_debt(summary: dict) -> dict | None:
+def negotiable_debt(summary: DebtorSummary) -> Debt | None:
     """The most pressing open debt (for a person with one debt, the debt)."""
     found = open_debts(summary)
     return found[0] if found else None
 
 
-def only_debt(summary: dict) -> dict | None:
+def only_debt(summary: DebtorSummary) -> Debt | None:
     """The open debt when there is exactly one; with several the person must choose."""
     found = open_debts(summary)
     return found[0] if len(found) == 1 else None
 
 
-def debt_choice_buttons(speaker: Speaker, debts: list[dict]) -> list[dict[str, str]]:
+def debt_choice_buttons(speaker: Speaker, debts: list[Debt]) -> list[dict[str, str]]:
     return [
         {
             "title": speaker.phrase(
@@ -41,7 +42,7 @@ def debt_choice_buttons(speaker: Speaker, debts: list[dict]) -> list[dict[str, s
     ]
 
 
-def list_debts(speaker: Speaker, debts: list[dict], *, ask: bool) -> None:
+def list_debts(speaker: Speaker, debts: list[Debt], *, ask: bool) -> None:
     """Each open debt on a line (product, reference, balance), as buttons when `ask`."""
     lines = "\n".join(
         speaker.phrase(
@@ -77,7 +78,7 @@ def day(speaker: Speaker, iso: str) -> str:
     return format_day(date.fromisoformat(iso), speaker.language)
 
 
-def introduce_debt(speaker: Speaker, summary: dict, debt: dict | None) -> None:
+def introduce_debt(speaker: Speaker, summary: DebtorSummary, debt: Debt | None) -> None:
     """The first message after verification names the creditor and says what this is about."""
     several = open_debts(summary)
     if len(several) > 1:
@@ -114,7 +115,7 @@ def introduce_debt(speaker: Speaker, summary: dict, debt: dict | None) -> None:
     )
 
 
-def describe_balance(speaker: Speaker, debt: dict) -> None:
+def describe_balance(speaker: Speaker, debt: Debt) -> None:
     amount = money(speaker, debt["outstanding"], debt["currency"])
     if debt["status"] == "disputed":
         speaker.say(

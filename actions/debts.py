@@ -5,6 +5,7 @@ from __future__ import annotations
 from rasa_sdk.events import SlotSet
 
 from actions.backend_client import BackendClient, Refused
+from actions.backend_types import Debt
 from actions.base import CollectionsAction, human_buttons
 from actions.debt_view import day, describe_balance, list_debts, money, open_debts, percent
 from actions.speaker import Speaker
@@ -14,7 +15,7 @@ class DebtNotChosen(Exception):
     """The person has several open debts and this answer needs one: they were asked which."""
 
 
-async def current_debt(speaker: Speaker, backend: BackendClient, tracker) -> dict | None:
+async def current_debt(speaker: Speaker, backend: BackendClient, tracker) -> Debt | None:
     """The debt an answer is about; with several open debts and none chosen, ask which."""
     summary = await backend.summary()
     debts = open_debts(summary)

@@ -21,6 +21,7 @@ from actions.backend_client import (
     Refused,
     VerificationLocked,
 )
+from actions.backend_types import Debt
 from actions.base import APOLOGY, CollectionsAction, Question, human_buttons
 from actions.debt_view import introduce_debt, list_debts, negotiable_debt, only_debt, open_debts
 from actions.parsing import choose_listed_option, fold, looks_like_document_suffix, parse_date
@@ -49,7 +50,7 @@ def document_suffix_in(text: str) -> str | None:
     return None
 
 
-def debt_in_answer(text: str, debts: list[dict]) -> dict | None:
+def debt_in_answer(text: str, debts: list[Debt]) -> Debt | None:
     """The debt a person picked from the listed ones: by reference, number or product name."""
     folded = fold(text)
     for debt in debts:

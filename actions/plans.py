@@ -17,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, Refused
+from actions.backend_types import Debt, Proposal
 from actions.base import APOLOGY, CollectionsAction, Question, human_buttons
 from actions.debt_view import day, money, only_debt, open_debts, percent
 from actions.identity import END_FORM, VerifyingFormValidation
@@ -61,14 +62,14 @@ def interpret_ask(tracker: Tracker, text: str | None) -> dict | None:
     return interpret_plan_ask(text or "", entities)
 
 
-def option_from_proposal(proposal: dict) -> dict:
+def option_from_proposal(proposal: Proposal) -> dict:
     """An option the person can pick: the ask that agrees it and the quote it comes from."""
     ask = {name: value for name, value in proposal["ask"].items() if value is not None}
     quote = {"quote_id": proposal["quote_id"], "fingerprint": proposal["fingerprint"]}
     return {"ask": ask, "quote": quote, "proposal": proposal}
 
 
-def describe(speaker: Speaker, proposal: dict) -> str:
+def describe(speaker: Speaker, proposal: Proposal) -> str:
     """A quoted or an agreed plan in words (both carry the same fields)."""
     currency = proposal["currency"]
     if proposal["kind"] == "settlement":
@@ -109,7 +110,7 @@ def describe(speaker: Speaker, proposal: dict) -> str:
     return installments
 
 
-def cost_of(speaker: Speaker, proposal: dict) -> str:
+def cost_of(speaker: Speaker, proposal: Proposal) -> str:
     """What the plan costs, as the law asks before agreeing: rates, interest, total."""
     total = money(speaker, proposal["total"], proposal["currency"])
     if Decimal(proposal["interest_monthly_pct"]) == 0:
@@ -124,7 +125,7 @@ def cost_of(speaker: Speaker, proposal: dict) -> str:
     )
 
 
-def short_label(speaker: Speaker, proposal: dict) -> str:
+def short_label(speaker: Speaker, proposal: Proposal) -> str:
     currency = proposal["currency"]
     if proposal["kind"] == "settlement":
         return speaker.phrase(
@@ -138,7 +139,7 @@ def short_label(speaker: Speaker, proposal: dict) -> str:
     )
 
 
-async def selected_debt(tracker: Tracker, backend: BackendClient) -> dict | None:
+async def selected_debt(tracker: Tracker, backend: BackendClient) -> Debt | None:
     """The open debt this conversation is about: the one chosen, or the only one."""
     summary = await backend.summary()
     reference = tracker.get_slot("debt_reference")
