@@ -1,29 +1,102 @@
-"""Settings of the backend service: one object, read from the environment and `.env`."""
+"""Settings of the backend service: one object, read from the environment and `.env`.
+
+Development secrets are public (they are in this repository), so settings refuse to load with
+one unless `ACORDO_ENVIRONMENT` is explicitly `development` or `test`: an unset, misspelt or
+any other environment is treated as production.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+import limits
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "dev-service-token", "dev-link-secret"})
+# The only environments where the development secrets below may be used.
+DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "test"})
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+# Secrets every deployment must set: their defaults only serve development and tests.
+REQUIRED_SECRETS = ("service_token", "link_token_secret", "payments_webhook_secret")
+# Channel secrets: empty turns the channel off, so only known placeholders are refused.
+OPTIONAL_SECRETS = ("telegram_webhook_secret", "whatsapp_app_secret", "whatsapp_verify_token")
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "secret",
+        "dev-service-token",
+        "dev-link-secret",
+        "dev-payments-webhook-secret",
+    }
+)
+# What secrets.token_urlsafe(32) gives is 43 characters; shorter ones are guessable.
+MIN_SECRET_CHARS = 32
+
+
+class InsecureSettings(Exception):
+    """A development or placeholder secret outside development; names each setting to fix.
+
+    Not a ValueError, so pydantic does not fold it into a validation report: it stops the
+    process with this message.
+    """
+
+    def __init__(self, environment: str, problems: dict[str, str]) -> None:
+        self.problems = problems
+        lines = [
+            f"  ACORDO_{name.upper()}: {problem}" for name, problem in sorted(problems.items())
+        ]
+        super().__init__(
+            f"refusing to start with development secrets (ACORDO_ENVIRONMENT={environment!r}):\n"
+            + "\n".join(lines)
+            + f"\nGenerate each secret with:\n  {GENERATE_SECRET}\n"
+            "or, on a developer's machine only, set ACORDO_ENVIRONMENT=development."
+        )
+
+
+def secret_problems(values: dict[str, str]) -> dict[str, str]:
+    """What is wrong with each secret setting for a production run (empty when nothing)."""
+    problems: dict[str, str] = {}
+    for name in REQUIRED_SECRETS:
+        value = values[name]
+        if not value or value.lower() in PLACEHOLDER_SECRETS:
+            problems[name] = "is a development default or a placeholder; set a real secret"
+        elif len(value) < MIN_SECRET_CHARS:
+            problems[name] = f"is shorter than {MIN_SECRET_CHARS} characters"
+    for name in OPTIONAL_SECRETS:
+        if values[name].lower() in PLACEHOLDER_SECRETS:
+            problems[name] = "is a placeholder; set a real secret, or leave it empty (off)"
+    return problems
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_prefix="ACORDO_", extra="ignore")
 
-    environment: str = Field("local", description="local, test or production")
+    environment: str = Field(
+        "production",
+        description="development or test allow the development secrets; anything else is "
+        "production",
+    )
     database_url: str = Field(
         f"sqlite:///{REPO_ROOT / 'var' / 'acordo.sqlite3'}",
         validation_alias="DATABASE_URL",
         description="SQLAlchemy URL; PostgreSQL as postgresql+psycopg://user:pass@host/db",
     )
     service_token: str = Field(
-        "dev-service-token", description="Bearer token the action server and gateway present"
+        "dev-service-token", description="Bearer token the action server and staff tools present"
     )
+    payments_webhook_secret: str = Field(
+        "dev-payments-webhook-secret",
+        description="HMAC-SHA256 key the payment provider signs each payment webhook with",
+    )
+    # Bodies over this are refused (413) before they are read: web chat, payments, the API.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Telegram and WhatsApp webhooks: Meta batches several messages and statuses in one call.
+    max_webhook_body_bytes: int = Field(3 * 1024 * 1024, ge=1024)
+    # Requests per client address to the public web chat API, in the `limits` notation.
+    webchat_rate_limit: str = "30/minute"
     verification_max_attempts: int = Field(3, ge=1, le=10)
     verification_lock_minutes: int = Field(60 * 24, ge=1)
     verification_ttl_minutes: int = Field(
@@ -86,12 +159,24 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    @field_validator("webchat_rate_limit")
+    @classmethod
+    def rate_limit_is_readable(cls, value: str) -> str:
+        limits.parse(value)  # a ValueError names what it could not read
+        return value
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in DEVELOPMENT_ENVIRONMENTS
+
     @model_validator(mode="after")
-    def refuse_placeholder_secrets_outside_local(self) -> Settings:
-        if self.environment == "production" and self.service_token in PLACEHOLDER_SECRETS:
-            raise ValueError("set ACORDO_SERVICE_TOKEN to a real secret in production")
-        if self.environment == "production" and self.link_token_secret in PLACEHOLDER_SECRETS:
-            raise ValueError("set ACORDO_LINK_TOKEN_SECRET to a real secret in production")
+    def refuse_development_secrets_outside_development(self) -> Settings:
+        if self.is_development:
+            return self
+        names = REQUIRED_SECRETS + OPTIONAL_SECRETS
+        problems = secret_problems({name: getattr(self, name) for name in names})
+        if problems:
+            raise InsecureSettings(self.environment, problems)
         return self
 
 

@@ -1,13 +1,15 @@
 """Domain errors, mapped to HTTP responses in one place (`backend.main`).
 
 DomainError                     every error a client can act on; has a reason code
+├── Unauthenticated             401: a webhook without a valid signature (or a stale one)
 ├── NotFound                    404: unknown debtor, contact, debt, plan
 ├── NotVerified                 403: the contact has not proved who they are (or it expired)
 ├── VerificationFailed          422: wrong document digits or birth date
 ├── VerificationLocked          423: too many failed attempts; a human must help
 ├── Conflict                    409: the state does not allow it (active plan, key reuse...)
 ├── PolicyViolation             422: outside the negotiation policy; may carry counter-offers
-└── InvalidRequest              422: well-formed but meaningless input (dates, amounts)
+├── InvalidRequest              422: well-formed but meaningless input (dates, amounts)
+└── RateLimited                 429: too many requests from one address; says when to retry
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ class DomainError(Exception):
         if reason_code:
             self.reason_code = reason_code
         self.details = details
+
+
+class Unauthenticated(DomainError):
+    status_code = 401
+    reason_code = "unauthenticated"
 
 
 class NotFound(DomainError):
@@ -60,3 +67,12 @@ class PolicyViolation(DomainError):
 class InvalidRequest(DomainError):
     status_code = 422
     reason_code = "invalid_request"
+
+
+class RateLimited(DomainError):
+    status_code = 429
+    reason_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, retry_after=retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds

@@ -18,8 +18,9 @@ from backend.conversations.views import STATIC_DIR as CHAT_STATIC_DIR
 from backend.conversations.views import router as chat_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_service_token
-from backend.exceptions import DomainError
+from backend.exceptions import DomainError, RateLimited
 from backend.knowledge.views import router as knowledge_router
+from backend.limits import AddressRateLimiter, BodySizeLimit
 from backend.payments.views import router as payments_router
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def create_app() -> FastAPI:
         description=(
             "Debtors, debts, negotiation policies and payment plans. The bot proposes; this "
             "service decides. Every route under /api/v1 needs the service token as a Bearer "
-            "token."
+            "token, except the payment provider's webhook, which is signed with its own secret."
         ),
         lifespan=telegram_lifespan,
     )
@@ -41,17 +42,21 @@ def create_app() -> FastAPI:
     for router in (
         contacts_router,
         debts_router,
-        payments_router,
         telegram_router,
         knowledge_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
+    # The payment provider signs each call with its own secret; the service token is no use here.
+    app.include_router(payments_router, prefix=API_PREFIX)
     # The customer-facing web chat is public: its visitors hold no token.
     app.include_router(chat_router)
     app.include_router(webhook_router)
     # Meta calls the WhatsApp webhook; it authenticates with its own signature.
     app.include_router(whatsapp_router)
     app.mount("/chat/static", StaticFiles(directory=CHAT_STATIC_DIR), name="chat-static")
+    app.add_middleware(BodySizeLimit)
+    # One per app, so that each app (and each test) counts from zero.
+    app.state.webchat_limiter = AddressRateLimiter()
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
@@ -65,7 +70,10 @@ def create_app() -> FastAPI:
 
 def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
     body = {"reason_code": exc.reason_code, "message": exc.message, **exc.details}
-    return JSONResponse(status_code=exc.status_code, content={"detail": body})
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return JSONResponse(status_code=exc.status_code, content={"detail": body}, headers=headers)
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

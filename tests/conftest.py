@@ -18,7 +18,12 @@ from backend.db import get_db, make_engine, session_factory
 from backend.deps import get_now
 from backend.main import create_app
 from backend.migrate import upgrade_to_head
+from tests.payment_provider import PAYMENTS_WEBHOOK_SECRET
 from tests.pg_server import PostgresUnavailable, ThrowawayPostgres
+
+# Before anything reads the settings: the test suite runs with test secrets, which only the
+# development and test environments accept.
+os.environ["ACORDO_ENVIRONMENT"] = "test"
 
 SERVICE_TOKEN = "test-service-token"
 
@@ -90,6 +95,7 @@ def settings(engine) -> Settings:
         environment="test",
         database_url=engine.url.render_as_string(hide_password=False),
         service_token=SERVICE_TOKEN,
+        payments_webhook_secret=PAYMENTS_WEBHOOK_SECRET,
     )
 
 

@@ -124,19 +124,22 @@ def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[S
 
 
 def start_action_server(
-    backend_url: str, log_dir: Path, name: str = "actions"
+    backend_url: str, log_dir: Path, name: str = "actions", **extra_env: str
 ) -> tuple[Service, str]:
+    """The action server as the Procfile runs it (`python -m actions.server`), on 127.0.0.1."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         "ACORDO_BACKEND_URL": backend_url,
         "ACORDO_SERVICE_TOKEN": SERVICE_TOKEN,
+        "ACORDO_ENVIRONMENT": "test",
         "ACORDO_BACKEND_TIMEOUT_SECONDS": "3",
         "PYTHONPATH": str(REPO),
+        **extra_env,
     }
     service = Service(
         name,
-        [str(RASA_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        [str(RASA_PYTHON), "-m", "actions.server", "--port", str(port)],
         env,
         f"{url}/health",
         log_dir / f"{name}.log",

@@ -10,6 +10,7 @@ from backend.debts.models import Debt
 from backend.interactions.models import Interaction
 from backend.promises.models import PromiseToPay
 from tests import factories
+from tests.payment_provider import report_payment
 
 WEB = "/api/v1/contacts/webchat"
 
@@ -24,9 +25,9 @@ def verified(client, db_session, sender="debtor-web", **debt_overrides):
 
 
 def pay(client, debt, external_id, amount, currency="BRL"):
-    return client.post(
-        "/api/v1/payments",
-        json={
+    return report_payment(
+        client,
+        {
             "external_id": external_id,
             "debt_reference": debt.reference,
             "amount": amount,
@@ -129,9 +130,9 @@ def test_payments_are_idempotent_by_external_id(client, db_session):
     wrong_currency = pay(client, debt, "psp-43", "10.00", currency="EUR")
     assert wrong_currency.status_code == 422
     assert wrong_currency.json()["detail"]["reason_code"] == "currency_mismatch"
-    unknown = client.post(
-        "/api/v1/payments",
-        json={
+    unknown = report_payment(
+        client,
+        {
             "external_id": "psp-44",
             "debt_reference": "nope",
             "amount": "1",

@@ -10,6 +10,7 @@ from backend.debts.models import Debt
 from backend.negotiation.models import NegotiationPolicy
 from backend.plans.models import PaymentPlan, PlanStatus
 from tests import factories
+from tests.payment_provider import report_payment
 
 WEB = "/api/v1/contacts/webchat"
 
@@ -25,9 +26,9 @@ def verified(client, db_session, sender="debtor-web", **debt_overrides):
 
 
 def pay(client, debt, external_id, amount):
-    return client.post(
-        "/api/v1/payments",
-        json={
+    return report_payment(
+        client,
+        {
             "external_id": external_id,
             "debt_reference": debt.reference,
             "amount": amount,

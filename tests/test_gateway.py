@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -10,13 +11,18 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.config import get_settings
 from backend.contacts.models import ChannelContact
+from backend.conversations import opt_out
+from backend.conversations import service as gateway
+from backend.conversations.keywords import Keyword
 from backend.conversations.language import detect_language
+from backend.conversations.rasa_client import RasaClient
 from backend.debtors.models import Debtor
-from backend.enums import Language
+from backend.enums import Channel, Language
 from backend.interactions.models import Interaction
 from tests import factories
 from tests.fake_http import loopback_server, reply_json
@@ -407,3 +413,234 @@ def test_the_chat_opens_with_the_assistants_greeting_in_the_browsers_language(ch
         assert len(privacy["buttons"]) == 3
     assert greetings["pt_BR"][0]["text"].startswith("Olá")
     assert len({g[1]["text"] for g in greetings.values()}) == 4
+
+
+# --- STOP and START, before Rasa --------------------------------------------------------
+
+
+@pytest.fixture
+def rasa_down(rasa):
+    """The fake Rasa stopped: its port refuses every connection."""
+    rasa.server.shutdown()
+    rasa.server.server_close()
+    return rasa
+
+
+def opted_out(db_session, session=SESSION) -> bool:
+    db_session.expire_all()
+    query = select(ChannelContact.opted_out_at).where(ChannelContact.external_id == session)
+    return db_session.scalar(query) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "start"),
+    [
+        ("STOP", "en", "START"),
+        ("unsubscribe", "en", "START"),
+        ("Pare!", "pt_BR", "VOLTAR"),
+        (" sair. ", "pt_BR", "VOLTAR"),
+        ("Cancelar", "pt_BR", "VOLTAR"),
+        ("¡Baja!", "es", "ALTA"),
+        ("alto", "es", "ALTA"),
+        ("Basta", "it", "RIPRENDI"),
+        ("cancèlla", "it", "RIPRENDI"),
+    ],
+)
+def test_stop_in_each_language_is_honoured_and_recorded_while_rasa_is_down(
+    chat, rasa_down, db_session, text, language, start
+):
+    response = say(chat, text, language=language)
+
+    assert response.status_code == 200
+    [confirmation] = response.json()["messages"]
+    assert start in confirmation["text"]  # says how to opt back in
+    assert (
+        confirmation["text"]
+        == opt_out.confirmation(Keyword.OPT_OUT, Language(language), bound_to_debtor=False)[0].text
+    )
+    assert opted_out(db_session)
+    logged = [(i.event, i.text) for i in interactions(db_session)]
+    assert logged == [
+        ("message.received", text),
+        ("contact.opted_out", None),
+        ("message.sent", confirmation["text"]),
+    ]
+    assert rasa_down.received == []
+
+
+def test_the_confirmations_are_translated():
+    texts = {
+        opt_out.confirmation(keyword, language, bound_to_debtor=True)[0].text
+        for keyword in Keyword
+        for language in Language
+    }
+
+    assert len(texts) == len(Keyword) * len(Language)
+
+
+def test_a_shared_keyword_answers_in_the_conversation_language(chat, rasa_down, db_session):
+    response = say(chat, "PARAR", language="es")
+
+    assert "ALTA" in response.json()["messages"][0]["text"]
+
+
+def test_start_opts_back_in_without_rasa(chat, rasa_down, db_session):
+    say(chat, "pare")
+
+    response = say(chat, "Voltar!")
+
+    assert not opted_out(db_session)
+    [welcome] = response.json()["messages"]
+    assert "PARAR" in welcome["text"]  # says how to stop again
+    events = [i.event for i in interactions(db_session)]
+    assert events[-3:] == ["message.received", "contact.opted_in", "message.sent"]
+    assert rasa_down.received == []
+
+
+def test_start_from_a_contact_that_never_stopped_is_a_message_for_rasa(chat, rasa, db_session):
+    rasa.answer({"text": "Hi!"})
+
+    response = say(chat, "/start")
+
+    assert response.json()["messages"] == [{"text": "Hi!", "buttons": []}]
+    assert rasa.last["message"] == "start"
+
+
+@pytest.mark.parametrize(
+    "text", ["stop calling me at night please", "stop it", "não quero parar de pagar", "STOP?!x"]
+)
+def test_a_sentence_with_a_keyword_in_it_still_goes_to_rasa(chat, rasa, db_session, text):
+    rasa.answer({"text": "ok"})
+
+    say(chat, text)
+
+    assert rasa.last["message"] == text
+    assert not opted_out(db_session)
+
+
+def test_a_known_debtor_is_offered_to_stop_on_every_channel(chat, rasa_down, db_session):
+    debtor, _ = factories.debtor_with_debt(db_session)
+    factories.contact(db_session, debtor, external_id=SESSION)
+    telegram = factories.contact(db_session, debtor, channel=Channel.TELEGRAM, external_id="42")
+    stranger = factories.contact(db_session, None, channel=Channel.TELEGRAM, external_id="43")
+    db_session.commit()
+
+    first = say(chat, "STOP", language="pt_BR").json()["messages"]
+
+    [button] = first[-1]["buttons"]
+    assert button["payload"] == "PARAR TUDO"
+    assert not opted_out(db_session, telegram.external_id)
+
+    everywhere = say(chat, button["payload"]).json()["messages"]
+
+    assert opted_out(db_session, SESSION) and opted_out(db_session, telegram.external_id)
+    assert not opted_out(db_session, stranger.external_id)
+    assert "VOLTAR" in everywhere[0]["text"]
+    scopes = [
+        (i.channel.value, i.data)
+        for i in interactions(db_session)
+        if i.event == "contact.opted_out"
+    ]
+    assert scopes == [
+        ("webchat", {}),
+        ("telegram", {"scope": "all_channels", "requested_on": "webchat"}),
+    ]
+    assert rasa_down.received == []
+
+
+@pytest.mark.parametrize("channel", [Channel.TELEGRAM, Channel.WHATSAPP])
+def test_stop_on_telegram_and_whatsapp_needs_no_rasa(db_session, rasa_down, clock, channel):
+    async def send_stop():
+        async with RasaClient(base_url=rasa_down.url, timeout_seconds=TIMEOUT_SECONDS) as client:
+            return await gateway.handle_inbound(
+                db_session=db_session,
+                channel=channel,
+                external_id="5511999990000",
+                text="Parar",
+                language_hint=None,
+                rasa=client,
+                now=clock.now(),
+            )
+
+    [confirmation] = asyncio.run(send_stop())
+
+    assert "VOLTAR" in confirmation.text
+    contact = db_session.scalars(select(ChannelContact)).one()
+    assert contact.channel is channel and contact.opted_out_at == clock.fixed
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+def override_settings(app, **update) -> None:
+    current = app.dependency_overrides[get_settings]()
+    changed = current.model_copy(update=update)
+    app.dependency_overrides[get_settings] = lambda: changed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        MESSAGES,
+        "/chat/api/sessions",
+        "/channels/telegram/webhook",
+        "/channels/whatsapp/webhook",
+        "/api/v1/payments",
+    ],
+)
+def test_a_body_over_the_limit_is_refused_before_it_is_read(app, settings, chat, rasa, path):
+    override_settings(app, max_body_bytes=1024, max_webhook_body_bytes=2048)
+    size = 2049 if path.startswith("/channels/") else 1025
+
+    response = chat.post(path, content=b"x" * size, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert response.json()["detail"]["reason_code"] == "body_too_large"
+    assert rasa.received == []
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit(app, settings, chat, rasa, db_session):
+    override_settings(app, max_body_bytes=1024)
+    body = json.dumps({"session_id": SESSION, "text": "a" * 2000}).encode()
+
+    def chunks():  # no Content-Length: the body is sent chunked
+        yield body[:600]
+        yield body[600:]
+
+    response = chat.post(MESSAGES, content=chunks(), headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert rasa.received == []
+    assert interactions(db_session) == []
+
+
+def test_a_body_within_the_limit_is_served(chat, rasa):
+    rasa.answer({"text": "ok"})
+
+    response = say(chat, "a" * 1900)  # 64 KiB by default
+
+    assert response.status_code == 200
+
+
+def test_the_web_chat_api_is_rate_limited_per_address(app, settings, chat, rasa):
+    override_settings(app, webchat_rate_limit="3/minute")
+    rasa.answer({"text": "ok"})
+    other = TestClient(app, client=("203.0.113.9", 50000))
+
+    allowed = [say(chat, "hello").status_code for _ in range(3)]
+    refused = chat.post(
+        MESSAGES,
+        json={"session_id": SESSION, "text": "hello"},
+        headers={"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.8"},
+    )
+    sessions = chat.post("/chat/api/sessions")
+
+    assert allowed == [200, 200, 200]
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    detail = refused.json()["detail"]
+    assert detail["reason_code"] == "rate_limited"
+    assert detail["message"].startswith("Você está enviando")
+    assert sessions.status_code == 429
+    assert other.post("/chat/api/sessions").status_code == 200  # another address
+    assert len(rasa.received) == 3

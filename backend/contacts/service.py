@@ -219,6 +219,34 @@ def opt_out(*, db_session: Session, contact: ChannelContact, now: datetime) -> N
     db_session.commit()
 
 
+def opt_out_everywhere(*, db_session: Session, contact: ChannelContact, now: datetime) -> int:
+    """Honour STOP on every channel: opt out each contact of the contact's debtor.
+
+    A contact bound to no debtor stands only for itself. Returns how many contacts were
+    opted out now (those already opted out are left as they were).
+    """
+    if contact.debtor_id is None:
+        siblings = [contact]
+    else:
+        query = select(ChannelContact).where(ChannelContact.debtor_id == contact.debtor_id)
+        siblings = list(db_session.scalars(query.order_by(ChannelContact.id)))
+    opted_out = 0
+    for sibling in siblings:
+        if sibling.opted_out_at is not None:
+            continue
+        sibling.opted_out_at = now
+        opted_out += 1
+        record(
+            db_session=db_session,
+            event="contact.opted_out",
+            actor=Actor.DEBTOR,
+            contact=sibling,
+            data={"scope": "all_channels", "requested_on": contact.channel.value},
+        )
+    db_session.commit()
+    return opted_out
+
+
 def opt_in(*, db_session: Session, contact: ChannelContact) -> None:
     if contact.opted_out_at is not None:
         contact.opted_out_at = None

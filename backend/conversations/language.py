@@ -68,3 +68,24 @@ def detect_language(text: str, *, known: Language | None = None) -> Language | N
         return None
     confidence_of_known = next((c.value for c in ranked if _LANGUAGES[c.language] == known), 0.0)
     return detected if confidence_of_known <= MAX_CONFIDENCE_OF_KNOWN else None
+
+
+def accepted_language(header: str | None) -> Language:
+    """The supported language a browser's Accept-Language prefers most; English otherwise."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        weighted.append((-quality, position, tag.strip().replace("-", "_")))
+    for _weight, _position, tag in sorted(weighted):
+        base = tag.split("_")[0].lower()
+        if base == "pt":
+            return Language.PT_BR
+        if base in {"es", "it", "en"}:
+            return Language(base)
+    return Language.EN

@@ -1,6 +1,8 @@
 """The conversation gateway: every inbound message is logged, given a language and sent to Rasa.
 
-Channels (web chat, Telegram, WhatsApp) call `handle_inbound` and show what it returns. The
+Channels (web chat, Telegram, WhatsApp) call `handle_inbound` and show what it returns. A
+message that is only an opt-out or opt-in keyword (`keywords.py`) is answered here and never
+reaches Rasa, so STOP works and is recorded even when Rasa or the action server is down. The
 database work runs in plain synchronous functions on a worker thread, and the inbound message
 is committed *before* Rasa is asked: the message is kept even if Rasa fails, and no
 transaction stays open while Rasa runs actions that write through the backend API (on SQLite
@@ -22,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
+from backend.conversations import keywords, opt_out
+from backend.conversations.keywords import Keyword, KeywordMatch
 from backend.conversations.language import detect_language
 from backend.conversations.rasa_client import AssistantUnavailable, BotMessage, RasaClient
 from backend.enums import Actor, Channel, Language
@@ -71,9 +75,26 @@ async def handle_inbound(
 ) -> list[BotMessage]:
     """Log the message, forward it to Rasa and log and return the bot's answer.
 
-    When Rasa is unavailable the answer is one apology, in the conversation's language, that
-    says the message was kept and offers a human.
+    An opt-out or opt-in keyword is answered without Rasa. When Rasa is unavailable the answer
+    is one apology, in the conversation's language, that says the message was kept and offers
+    a human.
     """
+    keyword = keywords.match(text)
+    if keyword is not None:
+        answered = await to_thread.run_sync(
+            partial(
+                _answer_keyword,
+                db_session=db_session,
+                channel=channel,
+                external_id=external_id,
+                text=text,
+                keyword=keyword,
+                language_hint=language_hint,
+                now=now,
+            )
+        )
+        if answered is not None:
+            return answered
     received = await to_thread.run_sync(
         partial(
             _receive,
@@ -101,6 +122,49 @@ async def handle_inbound(
     await to_thread.run_sync(
         partial(_record_replies, db_session=db_session, contact=received.contact, replies=replies)
     )
+    return replies
+
+
+def _answer_keyword(
+    *,
+    db_session: Session,
+    channel: Channel,
+    external_id: str,
+    text: str,
+    keyword: KeywordMatch,
+    language_hint: Language | None,
+    now: datetime,
+) -> list[BotMessage] | None:
+    """Opt the contact out or back in and log the confirmation; None leaves it to Rasa.
+
+    START from a contact that did not opt out is an ordinary message (Telegram's /start).
+    """
+    contact = contacts.get_or_create(
+        db_session=db_session, channel=channel, external_id=external_id
+    )
+    if keyword.keyword is Keyword.OPT_IN and contact.opted_out_at is None:
+        return None
+    contact.last_inbound_at = now
+    record(
+        db_session=db_session,
+        event=RECEIVED,
+        actor=Actor.DEBTOR,
+        direction=Direction.INBOUND,
+        contact=contact,
+        text=text,
+        data={"keyword": keyword.keyword.value},
+    )
+    if keyword.keyword is Keyword.OPT_IN:
+        contacts.opt_in(db_session=db_session, contact=contact)
+    elif keyword.keyword is Keyword.OPT_OUT_EVERYWHERE:
+        contacts.opt_out_everywhere(db_session=db_session, contact=contact, now=now)
+    else:
+        contacts.opt_out(db_session=db_session, contact=contact, now=now)
+    language = keyword.language(_known_language(contact), language_hint)
+    replies = opt_out.confirmation(
+        keyword.keyword, language, bound_to_debtor=contact.debtor_id is not None
+    )
+    _record_replies(db_session=db_session, contact=contact, replies=replies)
     return replies
 
 

@@ -19,6 +19,9 @@ from backend.payments.schemas import PaymentClaimCreate, PaymentCreate
 from backend.plans.models import PaymentPlan, PlanStatus
 from backend.promises import service as promises
 
+# Who reported a payment, as the interaction log records it.
+PAYMENT_PROVIDER = "payment_provider"
+
 
 def get_by_external_id(*, db_session: Session, external_id: str) -> Payment | None:
     query = select(Payment).where(Payment.external_id == external_id)
@@ -26,9 +29,12 @@ def get_by_external_id(*, db_session: Session, external_id: str) -> Payment | No
 
 
 def record_payment(
-    *, db_session: Session, payment: PaymentCreate, now: datetime
+    *, db_session: Session, payment: PaymentCreate, now: datetime, recorded_by: str
 ) -> tuple[Payment, Debt, bool]:
-    """Apply a payment once; a repeat of the same external id returns the first one."""
+    """Apply a payment once; a repeat of the same external id returns the first one.
+
+    `recorded_by` names the caller that reported it, in the interaction log.
+    """
     existing = get_by_external_id(db_session=db_session, external_id=payment.external_id)
     if existing is not None:
         return *_replay(db_session, existing, payment), False
@@ -80,6 +86,7 @@ def record_payment(
             "payment_id": created.id,
             "amount_minor": amount_minor,
             "overpaid_minor": created.overpaid_minor,
+            "recorded_by": recorded_by,
         },
     )
     db_session.commit()

@@ -60,6 +60,7 @@
     if (!response.ok) {
       const error = new Error(`${path}: ${response.status}`);
       error.reasonCode = payload && payload.detail && payload.detail.reason_code;
+      error.serverMessage = payload && payload.detail && payload.detail.message;
       throw error;
     }
     return payload;
@@ -149,7 +150,10 @@
     } catch (error) {
       bubble.classList.add("bubble-failed");
       if (!shownAs && !input.value) input.value = text; // let the visitor send it again
-      showNotice(error.reasonCode === "message_too_long" ? say("too_long") : say("error"));
+      if (error.reasonCode === "message_too_long") showNotice(say("too_long"));
+      // Already in the browser's language, with how long to wait.
+      else if (error.reasonCode === "rate_limited" && error.serverMessage) showNotice(error.serverMessage);
+      else showNotice(say("error"));
     } finally {
       setBusy(false);
       input.focus();
