@@ -23,6 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("guide", help="print where the demo runs and who to verify as")
     commands.add_parser("break-promises", help="mark promises whose day has passed as broken")
     commands.add_parser("telegram-poll", help="run the Telegram bot in polling mode (local use)")
+    unlock = commands.add_parser(
+        "unlock-verification",
+        help="lift a debtor's lock on knowledge-only verification (logged with who lifted it)",
+    )
+    unlock.add_argument("debtor", help="the debtor's external reference, e.g. C-BR-0001")
+    unlock.add_argument("--by", required=True, help="who lifts it, e.g. agent:maria")
+    unlock.add_argument("--reason", default="", help="why, for the interaction log")
     webhook = commands.add_parser("telegram-set-webhook", help="tell Telegram the webhook URL")
     webhook.add_argument("url", help="https://<public host>/channels/telegram/webhook")
     args = parser.parse_args(argv)
@@ -43,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         with session_factory(get_engine())() as db_session:
             broken = break_overdue(db_session=db_session, now=utcnow())
         print(f"{len(broken)} promise(s) marked broken")
+    elif args.command == "unlock-verification":
+        return _unlock_verification(args.debtor, lifted_by=args.by, reason=args.reason)
     elif args.command == "telegram-poll":
         from backend.channels.telegram_polling import run_polling
 
@@ -75,6 +84,28 @@ def _seed(database_url: str, *, reset: bool) -> None:
     _migrate(database_url)
     with session_factory(get_engine())() as db_session:
         seed(db_session=db_session, now=utcnow())
+
+
+def _unlock_verification(external_ref: str, *, lifted_by: str, reason: str) -> int:
+    from sqlalchemy import select
+
+    from backend.debtors.models import Debtor
+    from backend.verification import service as verification
+    from backend.verification.models import LockLift
+
+    with session_factory(get_engine())() as db_session:
+        debtor_id = db_session.scalar(select(Debtor.id).where(Debtor.external_ref == external_ref))
+        if debtor_id is None:
+            print(f"no debtor {external_ref}", file=sys.stderr)
+            return 1
+        lifted = verification.lift_lock(
+            db_session=db_session,
+            debtor_id=debtor_id,
+            lift=LockLift(lifted_by=lifted_by, reason=reason),
+            now=utcnow(),
+        )
+    print(f"{external_ref}: knowledge-only verification open (locked: {lifted.locked})")
+    return 0
 
 
 def _serve(host: str, port: int) -> None:

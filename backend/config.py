@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import limits
 from pydantic import Field, field_validator, model_validator
@@ -19,7 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "test"})
 GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # Secrets every deployment must set: their defaults only serve development and tests.
-REQUIRED_SECRETS = ("service_token", "link_token_secret", "payments_webhook_secret")
+REQUIRED_SECRETS = (
+    "service_token",
+    "link_token_secret",
+    "payments_webhook_secret",
+    "verification_secret",
+)
 # Channel secrets: empty turns the channel off, so only known placeholders are refused.
 OPTIONAL_SECRETS = ("telegram_webhook_secret", "whatsapp_app_secret", "whatsapp_verify_token")
 PLACEHOLDER_SECRETS = frozenset(
@@ -30,6 +36,7 @@ PLACEHOLDER_SECRETS = frozenset(
         "dev-service-token",
         "dev-link-secret",
         "dev-payments-webhook-secret",
+        "dev-verification-secret",
     }
 )
 # What secrets.token_urlsafe(32) gives is 43 characters; shorter ones are guessable.
@@ -102,6 +109,43 @@ class Settings(BaseSettings):
     verification_ttl_minutes: int = Field(
         240, ge=5, description="How long a verified channel contact may see debt details"
     )
+    # Guards against guessing (backend/verification/, README "Verification").
+    verification_secret: str = Field(
+        "dev-verification-secret",
+        description="HMAC key of the stored client-address hashes and one-time codes",
+    )
+    verification_free_failures: int = Field(
+        2, ge=0, description="failures per debtor and per address before each next one waits"
+    )
+    verification_backoff_base_seconds: int = Field(
+        30, ge=1, description="the first wait; each further failure doubles it"
+    )
+    verification_backoff_max_seconds: int = Field(3600, ge=1)
+    verification_address_window_minutes: int = Field(
+        24 * 60, ge=1, description="how long a client address's failures are counted"
+    )
+    verification_debtor_max_failures: int = Field(
+        5, ge=1, description="failures for one debtor, over all contacts, that lock knowledge-only"
+    )
+    verification_debtor_lock_minutes: int = Field(
+        30 * 24 * 60, ge=1, description="how long knowledge alone verifies nobody as that debtor"
+    )
+    verification_global_failures_per_hour: int = Field(
+        100, ge=1, description="failures everywhere above which every unbound contact needs a code"
+    )
+    verification_code_ttl_minutes: int = Field(10, ge=1, le=60)
+    verification_code_max_attempts: int = Field(5, ge=1, le=10)
+    verification_codes_per_hour: int = Field(5, ge=1, description="codes e-mailed per debtor")
+    # Outbound e-mail (one-time codes; reminders later). Empty host: no e-mail is sent.
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = Field("Acordo <no-reply@acordo.invalid>", description="the From header")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="starttls (port 587), ssl (port 465) or none (loopback only)"
+    )
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
     creditor_name: str = Field(
         "Aurora Crédito",
         description="the creditor this deployment collects for, named in the web chat's greeting",

@@ -22,6 +22,13 @@ class Language(str, enum.Enum):
     EN = "en"
 
 
+class VerificationMode(str, enum.Enum):
+    """What a creditor asks of a contact that proves no possession of a channel on file."""
+
+    KNOWLEDGE_AND_CODE = "knowledge_and_code"  # document suffix + birth date, then an e-mailed code
+    KNOWLEDGE_ONLY = "knowledge_only"  # document suffix + birth date
+
+
 class Actor(str, enum.Enum):
     DEBTOR = "debtor"
     BOT = "bot"

@@ -5,7 +5,8 @@ DomainError                     every error a client can act on; has a reason co
 ├── NotFound                    404: unknown debtor, contact, debt, plan
 ├── NotVerified                 403: the contact has not proved who they are (or it expired)
 ├── VerificationFailed          422: wrong document digits or birth date
-├── VerificationLocked          423: too many failed attempts; a human must help
+├── VerificationLocked          423: too many failed attempts; a human or the e-mailed code helps
+├── VerificationBackoff         429: a failure too recent to try again yet; says when to retry
 ├── Conflict                    409: the state does not allow it (active plan, key reuse...)
 ├── PolicyViolation             422: outside the negotiation policy; may carry counter-offers
 ├── InvalidRequest              422: well-formed but meaningless input (dates, amounts)
@@ -52,6 +53,15 @@ class VerificationFailed(DomainError):
 class VerificationLocked(DomainError):
     status_code = 423
     reason_code = "verification_locked"
+
+
+class VerificationBackoff(DomainError):
+    status_code = 429
+    reason_code = "verification_backoff"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Conflict(DomainError):

@@ -22,6 +22,7 @@ from backend.exceptions import DomainError, RateLimited
 from backend.knowledge.views import router as knowledge_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
 from backend.payments.views import router as payments_router
+from backend.verification.views import router as verification_router
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -41,6 +42,7 @@ def create_app() -> FastAPI:
     protected = [Depends(require_service_token)]
     for router in (
         contacts_router,
+        verification_router,
         debts_router,
         telegram_router,
         knowledge_router,

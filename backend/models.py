@@ -13,6 +13,7 @@ from backend.negotiation.models import NegotiationPolicy
 from backend.payments.models import Payment, PaymentClaim
 from backend.plans.models import Installment, PaymentPlan
 from backend.promises.models import PromiseToPay
+from backend.verification.models import VerificationCode, VerificationFailure
 
 __all__ = [
     "Base",
@@ -32,4 +33,6 @@ __all__ = [
     "PaymentPlan",
     "PromiseToPay",
     "UsedLinkToken",
+    "VerificationCode",
+    "VerificationFailure",
 ]

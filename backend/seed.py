@@ -26,7 +26,7 @@ from backend.debts.models import Debt, DebtStatus
 from backend.disputes import service as disputes
 from backend.disputes.models import DisputeReason
 from backend.disputes.schemas import DisputeCreate
-from backend.enums import Channel, Language
+from backend.enums import Channel, Language, VerificationMode
 from backend.money import to_minor
 from backend.negotiation.models import NegotiationPolicy
 from backend.plans import service as plans
@@ -34,6 +34,11 @@ from backend.plans.schemas import PlanAsk, PlanCreate
 
 SEED = 20261124
 CREDITOR_LEGAL_ID = "11.222.333/0001-81"
+# What the demo creditor asks of web-chat visitors (README, "Verification"): KNOWLEDGE_ONLY lets
+# the four personas in with document suffix + birth date, as the web chat's dialogue does today;
+# KNOWLEDGE_AND_CODE (the default for new creditors) adds the code e-mailed to the development
+# mailbox. WhatsApp numbers on file and Telegram deep links never need the code.
+DEMO_VERIFICATION_MODE = VerificationMode.KNOWLEDGE_ONLY
 
 # (segment, currency): max installments, min down %, min installment, max plan days,
 # max days to first payment, max settlement discount %, plan interest %/month, broken promises
@@ -176,6 +181,7 @@ def seed(*, db_session: Session, now: datetime, extra_per_language: int = 3) -> 
         support_email="atendimento@aurora-credito.example",
         support_url="https://aurora-credito.example/ajuda",
         payment_url_template="https://pay.aurora-credito.example/d/{reference}",
+        verification_mode=DEMO_VERIFICATION_MODE,
     )
     db_session.add(creditor)
     db_session.flush()

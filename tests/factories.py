@@ -12,7 +12,7 @@ from backend.contacts.models import ChannelContact
 from backend.creditors.models import Creditor
 from backend.debtors.models import Debtor, normalize_document
 from backend.debts.models import Debt, DebtStatus
-from backend.enums import Channel, Language
+from backend.enums import Channel, Language, VerificationMode
 from backend.negotiation.models import NegotiationPolicy
 
 _numbers = itertools.count(1)
@@ -31,6 +31,9 @@ def creditor(db_session: Session, **overrides) -> Creditor:
         support_email="atendimento@aurora.example",
         support_url=None,
         payment_url_template="https://pay.example/d/{reference}",
+        # Most API tests verify with the details alone; the tests of the e-mailed code ask for
+        # the default (knowledge_and_code) explicitly.
+        verification_mode=VerificationMode.KNOWLEDGE_ONLY,
     )
     values.update(overrides)
     created = Creditor(**values)

@@ -16,6 +16,7 @@ REAL = {
     "ACORDO_SERVICE_TOKEN": "s" * 43,
     "ACORDO_LINK_TOKEN_SECRET": "l" * 43,
     "ACORDO_PAYMENTS_WEBHOOK_SECRET": "p" * 43,
+    "ACORDO_VERIFICATION_SECRET": "v" * 43,
 }
 NOT_DEVELOPMENT = [None, "prod", "staging", "production", "Development", "local"]
 

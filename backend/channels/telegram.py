@@ -390,6 +390,7 @@ def _bind(
             db_session.commit()
             return exc.reason, _language(contact, hint)
         contact.debtor_id = link.debtor_id
+        contact.linked_at = now  # possession of the chat: knowledge alone verifies it
         db_session.flush()
         db_session.refresh(contact)
         record(db_session=db_session, event="telegram.linked", actor=Actor.DEBTOR, contact=contact)

@@ -32,6 +32,8 @@ class ChannelContact(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_verifications: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a signed deep link bound this chat to its debtor: possession of the chat is proven.
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,12 +1,14 @@
-"""Routes about one sender on one channel: verification, summary, language, opt-out, CSAT."""
+"""Routes about one sender on one channel: summary, language, opt-out, CSAT.
+
+Verification has its own routes (`backend/verification/views.py`).
+"""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from backend.contacts import service as contacts
 from backend.db import SessionDep
@@ -16,14 +18,9 @@ from backend.deps import ContactDep, Now, SettingsDep, VerifiedDep
 from backend.enums import Language
 from backend.feedback import service as feedback
 from backend.feedback.schemas import CsatCreate
+from backend.verification import service as verification
 
 router = APIRouter(prefix="/contacts/{channel}/{external_id}", tags=["contacts"])
-
-
-# What a sender types to prove who they are.
-class VerificationAttempt(BaseModel):
-    document_suffix: str = Field(min_length=1, max_length=16, examples=["8901"])
-    birth_date: date
 
 
 # Why the conversation needs a person.
@@ -52,34 +49,17 @@ class ContactRead(BaseModel):
     opted_out: bool
 
 
-@router.post("/verification", response_model=DebtorSummary)
-def verify(
-    attempt: VerificationAttempt,
-    contact: ContactDep,
-    db_session: SessionDep,
-    settings: SettingsDep,
-    now: Now,
-) -> DebtorSummary:
-    debtor = contacts.verify(
-        db_session=db_session,
-        contact=contact,
-        document_suffix=attempt.document_suffix,
-        birth_date=attempt.birth_date,
-        settings=settings,
-        now=now,
-    )
-    return debtors.summary(db_session=db_session, debtor=debtor, now=now)
-
-
 @router.get("", response_model=ContactRead)
-def read_contact(contact: ContactDep, settings: SettingsDep, now: Now) -> ContactRead:
+def read_contact(
+    contact: ContactDep, db_session: SessionDep, settings: SettingsDep, now: Now
+) -> ContactRead:
     """What may be said about a sender before verification: nothing about any debt."""
     return ContactRead(
         channel=contact.channel.value,
         external_id=contact.external_id,
         known_debtor=contact.debtor_id is not None,
         verified=contacts.is_verified(contact=contact, settings=settings, now=now),
-        locked=contacts.is_locked(contact=contact, now=now),
+        locked=verification.is_locked(db_session=db_session, contact=contact, now=now),
         language=contact.language,
         opted_out=contact.opted_out_at is not None,
     )

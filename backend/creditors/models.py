@@ -9,6 +9,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, UTCDateTime, utcnow
+from backend.enums import VerificationMode, string_enum
 
 
 class Creditor(Base):
@@ -26,6 +27,12 @@ class Creditor(Base):
     support_url: Mapped[str | None] = mapped_column(String(300))
     payment_url_template: Mapped[str | None] = mapped_column(
         String(300), doc="Payment page for a debt; {reference} is replaced by its reference"
+    )
+    # Whether web-chat (and other unbound) contacts also need the e-mailed code; see README.
+    verification_mode: Mapped[VerificationMode] = mapped_column(
+        string_enum(VerificationMode, 24),
+        default=VerificationMode.KNOWLEDGE_AND_CODE,
+        server_default=VerificationMode.KNOWLEDGE_AND_CODE.value,
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

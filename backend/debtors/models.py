@@ -26,14 +26,19 @@ class Debtor(Base):
     # Normalised (letters and digits only, upper case). Kept for verification; never
     # returned whole by the API, see `masked_document`.
     document_number: Mapped[str] = mapped_column(String(32), index=True)
-    birth_date: Mapped[date] = mapped_column(Date)
+    birth_date: Mapped[date] = mapped_column(Date, index=True)  # failures count per birth date
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
     email: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     timezone: Mapped[str] = mapped_column(String(64))
     preferred_language: Mapped[Language] = mapped_column(string_enum(Language, 8))
     risk_segment: Mapped[str] = mapped_column(String(32))
+    # Failed verifications that could have been this person's (their birth date was given),
+    # from every contact, since their last verification; see backend/verification/.
     failed_verifications: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_verification_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Until then, document suffix + birth date alone verify nobody as this person: a channel
+    # on file or the e-mailed code is needed too. Staff can lift it earlier.
     verification_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
