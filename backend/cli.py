@@ -1,4 +1,4 @@
-"""Command line of the backend: migrate, seed, serve, demo and scheduled jobs."""
+"""Command line of the backend: migrate, seed, serve, demo, scheduled jobs and personal data."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     unlock.add_argument("--reason", default="", help="why, for the interaction log")
     webhook = commands.add_parser("telegram-set-webhook", help="tell Telegram the webhook URL")
     webhook.add_argument("url", help="https://<public host>/channels/telegram/webhook")
+    debtor = commands.add_parser("debtor", help="export or erase one debtor's personal data")
+    debtor_commands = debtor.add_subparsers(dest="debtor_command", required=True)
+    export = debtor_commands.add_parser("export", help="everything held about a debtor, as JSON")
+    export.add_argument("external_ref", help="the creditor's reference of the debtor")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    erase = debtor_commands.add_parser(
+        "erase", help="erase a debtor's personal data, keeping the record of their debts"
+    )
+    erase.add_argument("external_ref", help="the creditor's reference of the debtor")
+    erase.add_argument("--yes", action="store_true", help="confirm: an erasure is final")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -62,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         from backend.channels.telegram_polling import set_webhook
 
         asyncio.run(set_webhook(settings, args.url))
+    elif args.command == "debtor":
+        return _debtor(args)
     return 0
 
 
@@ -111,7 +123,52 @@ def _unlock_verification(external_ref: str, *, lifted_by: str, reason: str) -> i
 def _serve(host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run("backend.main:app", host=host, port=port, log_level="info")
+    # backend.access_log writes the access log, without ids, phone numbers or queries.
+    uvicorn.run("backend.main:app", host=host, port=port, log_level="info", access_log=False)
+
+
+def _debtor(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from backend.debtors.service import get_by_external_ref
+    from backend.privacy.erasure import erase
+    from backend.privacy.export import export
+
+    with session_factory(get_engine())() as db_session:
+        debtor = get_by_external_ref(db_session=db_session, external_ref=args.external_ref)
+        if debtor is None:
+            print(f"no debtor with reference {args.external_ref!r}", file=sys.stderr)
+            return 1
+        if args.debtor_command == "export":
+            data = export(db_session=db_session, debtor=debtor, now=utcnow(), actor_ref="cli")
+            text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+            if args.output:
+                # Only its owner may read a file full of someone's personal data.
+                descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(descriptor, "w", encoding="utf-8") as output:
+                    output.write(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        if not args.yes:
+            print(
+                f"Erasing {args.external_ref} overwrites the name, document, birth date, phone, "
+                "e-mail and channel ids, and makes every logged message unreadable; the debts "
+                "and their history stay. It cannot be undone: run again with --yes.",
+                file=sys.stderr,
+            )
+            return 2
+        erased = erase(db_session=db_session, debtor=debtor, now=utcnow(), actor_ref="cli")
+    if erased.already_erased:
+        print(f"{args.external_ref} was already erased")
+    else:
+        print(
+            f"{args.external_ref} erased: {erased.contacts} contact(s), "
+            f"{erased.keys_destroyed} key(s) destroyed"
+        )
+    return 0
+
 
 
 def _print_demo_guide(host: str, port: int) -> None:

@@ -25,6 +25,7 @@ REQUIRED_SECRETS = (
     "link_token_secret",
     "payments_webhook_secret",
     "verification_secret",
+    "data_key",
 )
 # Channel secrets: empty turns the channel off, so only known placeholders are refused.
 OPTIONAL_SECRETS = ("telegram_webhook_secret", "whatsapp_app_secret", "whatsapp_verify_token")
@@ -37,6 +38,7 @@ PLACEHOLDER_SECRETS = frozenset(
         "dev-link-secret",
         "dev-payments-webhook-secret",
         "dev-verification-secret",
+        "dev-data-key",
     }
 )
 # What secrets.token_urlsafe(32) gives is 43 characters; shorter ones are guessable.
@@ -97,6 +99,11 @@ class Settings(BaseSettings):
     payments_webhook_secret: str = Field(
         "dev-payments-webhook-secret",
         description="HMAC-SHA256 key the payment provider signs each payment webhook with",
+    )
+    data_key: str = Field(
+        "dev-data-key",
+        description="master key that wraps each person's data key (backend/privacy): losing it "
+        "makes every logged text unreadable",
     )
     # Bodies over this are refused (413) before they are read: web chat, payments, the API.
     max_body_bytes: int = Field(64 * 1024, ge=1024)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
+from backend.access_log import AccessLog, silence_uvicorn_access_log
 from backend.channels.telegram_views import router as telegram_router
 from backend.channels.telegram_views import telegram_lifespan, webhook_router
 from backend.channels.whatsapp_views import router as whatsapp_router
@@ -59,6 +60,10 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit)
     # One per app, so that each app (and each test) counts from zero.
     app.state.webchat_limiter = AddressRateLimiter()
+
+    # Outermost, so that every answer is logged, refusals by the other middleware included.
+    app.add_middleware(AccessLog)
+    silence_uvicorn_access_log()
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -12,6 +12,7 @@ from backend.interactions.models import Interaction
 from backend.negotiation.models import NegotiationPolicy
 from backend.payments.models import Payment, PaymentClaim
 from backend.plans.models import Installment, PaymentPlan
+from backend.privacy.models import DebtorKey
 from backend.promises.models import PromiseToPay
 from backend.verification.models import VerificationCode, VerificationFailure
 
@@ -23,6 +24,7 @@ __all__ = [
     "Debt",
     "DebtStatus",
     "Debtor",
+    "DebtorKey",
     "Dispute",
     "InboundUpdate",
     "Installment",

@@ -24,6 +24,7 @@ from backend.conversations.rasa_client import RasaClient
 from backend.debtors.models import Debtor
 from backend.enums import Channel, Language
 from backend.interactions.models import Interaction
+from backend.interactions.service import read_text
 from tests import factories
 from tests.fake_http import loopback_server, reply_json
 
@@ -190,7 +191,10 @@ def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, cloc
             "debtor_known": False,
         },
     }
-    logged = [(i.event, i.direction.value, i.actor.value, i.text) for i in interactions(db_session)]
+    logged = [
+        (i.event, i.direction.value, i.actor.value, read_text(db_session=db_session, interaction=i))
+        for i in interactions(db_session)
+    ]
     assert logged == [
         ("message.received", "inbound", "debtor", "cuánto debo"),
         ("language.changed", "internal", "debtor", None),
@@ -287,7 +291,10 @@ def test_when_rasa_fails_the_visitor_gets_one_apology_and_the_message_is_kept(
     [apology] = response.json()["messages"]
     assert apology["text"]
     assert apology["buttons"] == []
-    logged = [(i.event, i.actor.value, i.text) for i in interactions(db_session)]
+    logged = [
+        (i.event, i.actor.value, read_text(db_session=db_session, interaction=i))
+        for i in interactions(db_session)
+    ]
     assert logged[0] == ("message.received", "debtor", "cuánto debo")
     assert logged[-1] == ("assistant.unavailable", "system", apology["text"])
     assert [event for event, _, _ in logged].count("message.sent") == 0
@@ -459,7 +466,9 @@ def test_stop_in_each_language_is_honoured_and_recorded_while_rasa_is_down(
         == opt_out.confirmation(Keyword.OPT_OUT, Language(language), bound_to_debtor=False)[0].text
     )
     assert opted_out(db_session)
-    logged = [(i.event, i.text) for i in interactions(db_session)]
+    logged = [
+        (i.event, read_text(db_session=db_session, interaction=i)) for i in interactions(db_session)
+    ]
     assert logged == [
         ("message.received", text),
         ("contact.opted_out", None),

@@ -17,6 +17,7 @@ REAL = {
     "ACORDO_LINK_TOKEN_SECRET": "l" * 43,
     "ACORDO_PAYMENTS_WEBHOOK_SECRET": "p" * 43,
     "ACORDO_VERIFICATION_SECRET": "v" * 43,
+    "ACORDO_DATA_KEY": "d" * 43,
 }
 NOT_DEVELOPMENT = [None, "prod", "staging", "production", "Development", "local"]
 

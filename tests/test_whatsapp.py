@@ -20,6 +20,7 @@ from backend.contacts.models import ChannelContact
 from backend.conversations.rasa_client import BotMessage, Button
 from backend.enums import Channel, Language
 from backend.interactions.models import Interaction
+from backend.interactions.service import read_text
 from locales import translate
 from tests import factories
 from tests.fake_http import loopback_server, reply_json
@@ -379,7 +380,8 @@ def test_an_image_gets_the_text_only_reply_in_the_contact_language_and_skips_ras
     assert sent["type"] == "text" and sent["text"]["body"] == only_text
     received, answered = interactions(db_session)
     assert (received.event, received.data) == ("message.received", {"type": "image"})
-    assert (answered.event, answered.text) == ("message.sent", only_text)
+    assert answered.event == "message.sent"
+    assert read_text(db_session=db_session, interaction=answered) == only_text
     assert answered.data["wamid"] == "wamid.X1"
 
 
@@ -498,11 +500,11 @@ def test_inside_the_24_hour_window_send_to_contact_sends_free_text(
     assert sent["type"] == "text"
     assert sent["text"]["body"] == "Lembrete: sua parcela vence amanhã."
     logged = interactions(db_session)[-1]
-    assert (logged.event, logged.text, logged.data["wamid"]) == (
-        "message.sent",
-        sent["text"]["body"],
-        wamid,
-    )
+    assert (
+        logged.event,
+        read_text(db_session=db_session, interaction=logged),
+        logged.data["wamid"],
+    ) == ("message.sent", sent["text"]["body"], wamid)
 
 
 @pytest.mark.parametrize("last_inbound", [None, timedelta(hours=24), timedelta(days=3)])
@@ -524,7 +526,7 @@ def test_outside_the_24_hour_window_send_to_contact_sends_the_template(
         ],
     }
     logged = interactions(db_session)[-1]
-    assert logged.text is None  # the free text was not sent
+    assert logged.sealed_text is None  # the free text was not sent
     assert logged.data == {
         "template": "lembrete_pagamento",
         "language_code": "pt_BR",
@@ -595,7 +597,7 @@ def test_when_rasa_is_unavailable_the_apology_is_sent_and_its_wamid_logged(
     [sent] = graph.messages
     *_, apology, delivery = interactions(db_session)
     assert apology.event == "assistant.unavailable"
-    assert sent["text"]["body"] == apology.text
+    assert sent["text"]["body"] == read_text(db_session=db_session, interaction=apology)
     assert delivery.data == {"interaction_id": apology.id, "type": "text", "wamid": "wamid.X1"}
 
 

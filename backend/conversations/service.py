@@ -28,6 +28,12 @@ from backend.conversations import keywords, opt_out
 from backend.conversations.keywords import Keyword, KeywordMatch
 from backend.conversations.language import detect_language
 from backend.conversations.rasa_client import AssistantUnavailable, BotMessage, RasaClient
+from backend.conversations.verification_answers import (
+    ASKS,
+    MASK,
+    VERIFICATION,
+    asks_for_verification,
+)
 from backend.enums import Actor, Channel, Language
 from backend.exceptions import InvalidRequest
 from backend.interactions.models import Direction, Interaction
@@ -180,16 +186,20 @@ def _receive(
     contact = contacts.get_or_create(
         db_session=db_session, channel=channel, external_id=external_id
     )
-    is_payload = text in offered_payloads(db_session=db_session, contact=contact)
+    last_turn = _last_bot_turn(db_session=db_session, contact=contact)
+    is_payload = text in _payloads(last_turn)
     forwarded = text if is_payload else _SHORTCUT_PREFIX.sub("", text, count=1)
     contact.last_inbound_at = now
+    # An answer to a verification question is never logged as typed (verification_answers.py).
+    masked = not is_payload and any(data.get(ASKS) == VERIFICATION for data in last_turn)
     record(
         db_session=db_session,
         event=RECEIVED,
         actor=Actor.DEBTOR,
         direction=Direction.INBOUND,
         contact=contact,
-        text=text,
+        text=MASK if masked else text,
+        data={"masked": VERIFICATION} if masked else None,
     )
     known = _known_language(contact) or language_hint
     detected = None if is_payload else detect_language(text, known=known)
@@ -221,6 +231,15 @@ def offered_payloads(*, db_session: Session, contact: ChannelContact) -> set[str
     A turn is every message the bot sent since the contact last wrote; any other text starting
     with "/" would let a user trigger intents and entities the dialogue did not offer.
     """
+    return _payloads(_last_bot_turn(db_session=db_session, contact=contact))
+
+
+def _payloads(turn: list[dict[str, Any]]) -> set[str]:
+    return {button["payload"] for data in turn for button in data.get("buttons", [])}
+
+
+def _last_bot_turn(*, db_session: Session, contact: ChannelContact) -> list[dict[str, Any]]:
+    """The logged data of each message the bot sent since the contact last wrote."""
     query = (
         select(Interaction.event, Interaction.data)
         .where(
@@ -230,12 +249,12 @@ def offered_payloads(*, db_session: Session, contact: ChannelContact) -> set[str
         .order_by(Interaction.id.desc())
         .limit(_LAST_TURN_LIMIT)
     )
-    payloads: set[str] = set()
+    turn: list[dict[str, Any]] = []
     for event, data in db_session.execute(query):
         if event != SENT:
             break
-        payloads.update(button["payload"] for button in (data or {}).get("buttons", []))
-    return payloads
+        turn.append(data or {})
+    return turn
 
 
 def _record_replies(
@@ -251,7 +270,10 @@ def _record_replies(
             direction=Direction.OUTBOUND,
             contact=contact,
             text=reply.text,
-            data={"buttons": [button.model_dump() for button in reply.buttons]},
+            data={
+                "buttons": [button.model_dump() for button in reply.buttons],
+                **({ASKS: VERIFICATION} if asks_for_verification(reply.text) else {}),
+            },
         )
     db_session.commit()
 

@@ -41,6 +41,9 @@ class Debtor(Base):
     # on file or the e-mailed code is needed too. Staff can lift it earlier.
     verification_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by an erasure (backend/privacy/erasure.py): the personal columns above then hold
+    # placeholders, and only the record of the debts is kept.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"), index=True)
     debts: Mapped[list[Debt]] = relationship(back_populates="debtor", order_by="Debt.due_date")

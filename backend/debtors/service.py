@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.debtors.models import Debtor
@@ -13,6 +14,10 @@ from backend.debts.models import Debt
 from backend.money import to_decimal
 from backend.plans.schemas import plan_read
 from backend.promises.schemas import promise_read
+
+
+def get_by_external_ref(*, db_session: Session, external_ref: str) -> Debtor | None:
+    return db_session.scalars(select(Debtor).where(Debtor.external_ref == external_ref)).first()
 
 
 def summary(*, db_session: Session, debtor: Debtor, now: datetime) -> DebtorSummary:

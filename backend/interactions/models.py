@@ -1,7 +1,10 @@
 """The interaction log: every message in and out and every state change, append-only.
 
 Rows are never updated or deleted: the migration installs database triggers that refuse it,
-and the ORM refuses it before the database is asked.
+and the ORM refuses it before the database is asked. Message texts are personal data, so they
+are stored sealed with their owner's key (`backend/privacy`): write them with
+`service.record(text=...)` and read them with `service.read_text`, which says "[erased]" once
+the person's key is destroyed.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class Interaction(Base):
     actor: Mapped[Actor] = mapped_column(string_enum(Actor, 16))
     actor_ref: Mapped[str | None] = mapped_column(String(64))  # which agent or service
     event: Mapped[str] = mapped_column(String(64), index=True)  # e.g. "plan.accepted"
-    text: Mapped[str | None] = mapped_column(Text)
+    # The column is "text"; the attribute says it holds ciphertext, never the text itself.
+    sealed_text: Mapped[str | None] = mapped_column("text", Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -1,0 +1,1 @@
+"""Personal data under control: per-person keys, sealed log texts, export and erasure."""
