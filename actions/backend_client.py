@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from actions.backend_types import (
+    CodeSent,
     Contact,
     DebtorSummary,
     KnowledgeAnswer,
@@ -58,28 +59,70 @@ class Refused(BackendError):
     """409/422: the state of the debt or the policy does not allow the request."""
 
 
-_BY_STATUS = {403: NotVerified, 404: NotFound, 409: Refused, 422: Refused, 423: VerificationLocked}
+class TooSoon(BackendError):
+    """429: wait `detail["retry_after_seconds"]` before trying again."""
+
+
+_BY_STATUS = {
+    403: NotVerified,
+    404: NotFound,
+    409: Refused,
+    422: Refused,
+    423: VerificationLocked,
+    429: TooSoon,
+}
+
+
+class ContactNotSigned(BackendError):
+    """The backend refused: this turn carries no valid signature of its contact."""
+
+
+# The header that carries the gateway's signature of the turn's contact (see
+# backend/contacts/signing.py): the backend serves a contact only with it.
+CONTACT_SIGNATURE_HEADER = "X-Acordo-Contact"
 
 
 class BackendClient:
-    """Calls for one conversation: the sender is `<channel>:<external id>`."""
+    """Calls for one conversation: the sender is `<channel>:<external id>`.
 
-    def __init__(self, sender_id: str, settings: ActionSettings | None = None) -> None:
+    `contact_signature` is what the gateway signed into the message's metadata; build the
+    client with `for_tracker` so that every call carries it.
+    """
+
+    def __init__(
+        self,
+        sender_id: str,
+        settings: ActionSettings | None = None,
+        *,
+        contact_signature: str | None = None,
+    ) -> None:
         channel, _, external_id = sender_id.partition(":")
         if not external_id:  # a sender that did not come through the gateway (rasa shell)
             channel, external_id = "webchat", sender_id
         self.settings = settings or get_action_settings()
         self.contact_path = f"/api/v1/contacts/{channel}/{external_id}"
+        self.contact_signature = contact_signature
+
+    @classmethod
+    def for_tracker(cls, tracker: Any) -> BackendClient:
+        """The client for the tracker's sender, with the signature of its latest message."""
+        metadata = (tracker.latest_message or {}).get("metadata") or {}
+        return cls(tracker.sender_id, contact_signature=metadata.get("contact_signature"))
 
     async def contact(self) -> Contact:
         return await self._request("GET", self.contact_path)
 
-    async def verify(self, document_suffix: str, birth_date: str) -> DebtorSummary:
-        return await self._request(
-            "POST",
-            f"{self.contact_path}/verification",
-            {"document_suffix": document_suffix, "birth_date": birth_date},
-        )
+    async def verify(
+        self, document_suffix: str, birth_date: str, client_address: str | None = None
+    ) -> DebtorSummary | CodeSent:
+        """The summary, or (202) `CodeSent` when the person must also type an e-mailed code."""
+        body = {"document_suffix": document_suffix, "birth_date": birth_date}
+        if client_address:
+            body["client_address"] = client_address
+        return await self._request("POST", f"{self.contact_path}/verification", body)
+
+    async def verify_code(self, code: str) -> DebtorSummary:
+        return await self._request("POST", f"{self.contact_path}/verification/code", {"code": code})
 
     async def summary(self) -> DebtorSummary:
         return await self._request("GET", f"{self.contact_path}/summary")
@@ -153,6 +196,8 @@ class BackendClient:
     ) -> Any:
         timeout = aiohttp.ClientTimeout(total=self.settings.backend_timeout_seconds)
         all_headers = {"Authorization": f"Bearer {self.settings.service_token}", **(headers or {})}
+        if self.contact_signature:
+            all_headers[CONTACT_SIGNATURE_HEADER] = self.contact_signature
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
@@ -175,5 +220,8 @@ class BackendClient:
         detail = (payload or {}).get("detail") or {}
         if not isinstance(detail, dict):
             detail = {"message": str(detail)}
+        if detail.get("reason_code") == "contact_not_signed":
+            log.error("backend refused an unsigned contact for %s", method)
+            raise ContactNotSigned(status, "contact_not_signed", detail)
         error_class = _BY_STATUS.get(status, BackendError)
         raise error_class(status, detail.get("reason_code", "error"), detail)

@@ -121,6 +121,14 @@ class DebtorSummary(TypedDict):
     debts: list[Debt]
 
 
+class CodeSent(TypedDict):
+    """Verification needs one more step: the code e-mailed to the address on file."""
+
+    second_factor: str  # "code_sent"
+    destination: str  # masked: a•••@e•••.com
+    expires_at: str
+
+
 class Contact(TypedDict):
     channel: str
     external_id: str

@@ -43,7 +43,7 @@ class CollectionsAction(Action, ABC):
     ) -> list[dict[str, Any]]:
         language = language_of(tracker)
         speaker = Speaker(dispatcher, language)
-        backend = BackendClient(tracker.sender_id)
+        backend = BackendClient.for_tracker(tracker)
         events: list[dict[str, Any]] = []
         if tracker.get_slot("language") != language:
             events.append(SlotSet("language", language))

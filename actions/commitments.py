@@ -26,7 +26,7 @@ async def debtor_calendar(tracker: Tracker) -> tuple[date, bool]:
     The order follows the country: 03/04 is March 4 in the United States, 3 April in Ireland.
     """
     try:
-        summary = await BackendClient(tracker.sender_id).summary()
+        summary = await BackendClient.for_tracker(tracker).summary()
         return date.fromisoformat(summary["today"]), month_first_for(summary.get("country"))
     except (BackendUnavailable, Refused, KeyError):
         return date.today(), language_of(tracker) == "en"

@@ -19,9 +19,10 @@ from actions.backend_client import (
     BackendError,
     BackendUnavailable,
     Refused,
+    TooSoon,
     VerificationLocked,
 )
-from actions.backend_types import Debt
+from actions.backend_types import Debt, DebtorSummary
 from actions.base import APOLOGY, CollectionsAction, Question, human_buttons
 from actions.debt_view import introduce_debt, list_debts, negotiable_debt, only_debt, open_debts
 from actions.parsing import choose_listed_option, fold, looks_like_document_suffix, parse_date
@@ -29,7 +30,7 @@ from actions.speaker import Speaker, language_of
 from locales import N_
 
 log = logging.getLogger(__name__)
-VERIFICATION_SLOTS = ("document_suffix", "birth_date")
+VERIFICATION_SLOTS = ("document_suffix", "birth_date", "one_time_code")
 
 
 _WHOLE_DOCUMENT = re.compile(r"[A-Za-z0-9]{5,16}")
@@ -85,6 +86,15 @@ class AskBirthDate(Question):
         return {"example": birth_date_example(speaker.language)}
 
 
+class AskOneTimeCode(Question):
+    action_name = "action_ask_one_time_code"
+    question = N_("Please type the 6-digit code we sent you by e-mail.")
+
+
+LOCKED_BUT_CODE = N_(
+    "For your security, verification with these details is paused. If they are right, "
+    "we've just e-mailed you a 6-digit code: please type it here."
+)
 LOCKED = N_(
     "For your security, verification is locked after too many attempts. A member of "
     "our team can help you confirm your identity."
@@ -142,6 +152,8 @@ class VerifyingFormValidation(FormValidationAction):
             if "debt_reference" in slots and not await must_choose_debt(tracker):
                 slots.remove("debt_reference")
             return slots
+        if not tracker.get_slot("code_sent"):
+            domain_slots = [slot for slot in domain_slots if slot != "one_time_code"]
         if tracker.get_slot("locked") and await still_locked(tracker):
             if tracker.get_slot("requested_slot") is None:  # the form is only starting
                 speaker = Speaker(dispatcher, language_of(tracker))
@@ -162,7 +174,7 @@ class VerifyingFormValidation(FormValidationAction):
     async def validate_debt_reference(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        debts = open_debts(await BackendClient(tracker.sender_id).summary())
+        debts = open_debts(await BackendClient.for_tracker(tracker).summary())
         chosen = debt_in_answer(str(value or ""), debts)
         if chosen is None:
             Speaker(dispatcher, language_of(tracker)).say(
@@ -183,16 +195,52 @@ class VerifyingFormValidation(FormValidationAction):
                 example=birth_date_example(language),
             )
             return {"birth_date": None}
+        metadata = (tracker.latest_message or {}).get("metadata") or {}
         return await verify(
-            speaker, BackendClient(tracker.sender_id), tracker.get_slot("document_suffix"), born
+            speaker,
+            BackendClient.for_tracker(tracker),
+            tracker.get_slot("document_suffix"),
+            born,
+            metadata.get("client_address"),
         )
+
+    async def validate_one_time_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        speaker = Speaker(dispatcher, language_of(tracker))
+        code = re.sub(r"\D", "", str(value or ""))
+        if len(code) != 6:
+            speaker.say("Please type the 6 digits of the code we sent you, like 123456.")
+            return {"one_time_code": None}
+        backend = BackendClient.for_tracker(tracker)
+        try:
+            summary = await backend.verify_code(code)
+        except Refused as refusal:
+            if refusal.reason_code == "code_incorrect":
+                speaker.say_plural(
+                    "That code isn't right. You have {count} try left.",
+                    "That code isn't right. You have {count} tries left.",
+                    refusal.detail.get("attempts_left") or 0,
+                )
+                return {"one_time_code": None}
+            speaker.say("That code has expired. Let's start again.")
+            return {
+                "one_time_code": None,
+                "code_sent": False,
+                "document_suffix": None,
+                "birth_date": None,
+            }
+        except BackendUnavailable:
+            speaker.say(APOLOGY, buttons=human_buttons(speaker))
+            return {"one_time_code": None}
+        return {"one_time_code": "••••••", **verified_as(speaker, summary)}
 
 
 async def must_choose_debt(tracker: Tracker) -> bool:
     """Whether the person has several open debts and has not said which one this is about."""
     reference = tracker.get_slot("debt_reference")
     try:
-        debts = open_debts(await BackendClient(tracker.sender_id).summary())
+        debts = open_debts(await BackendClient.for_tracker(tracker).summary())
     except (BackendUnavailable, BackendError):
         return False  # the form's own backend call will apologise
     return len(debts) > 1 and reference not in {d["reference"] for d in debts}
@@ -209,12 +257,18 @@ class AskDebtReference(CollectionsAction):
 async def still_locked(tracker: Tracker) -> bool:
     """A lock is the backend's to say: the slot only remembers that it said so once."""
     try:
-        return bool((await BackendClient(tracker.sender_id).contact()).get("locked"))
+        return bool((await BackendClient.for_tracker(tracker).contact()).get("locked"))
     except (BackendUnavailable, BackendError):
         return False  # verifying again will meet the lock (423) if it still holds
 
 
-async def verify(speaker: Speaker, backend: BackendClient, suffix: str, born: date) -> dict:
+async def verify(
+    speaker: Speaker,
+    backend: BackendClient,
+    suffix: str,
+    born: date,
+    client_address: str | None = None,
+) -> dict:
     """Ask the backend; on success introduce the creditor and the debt, as the rules require.
 
     Only the backend's 423 locks the conversation. When the backend cannot be reached, the
@@ -222,13 +276,25 @@ async def verify(speaker: Speaker, backend: BackendClient, suffix: str, born: da
     retries; nothing sticks.
     """
     try:
-        summary = await backend.verify(suffix, born.isoformat())
-    except VerificationLocked:
+        summary = await backend.verify(suffix, born.isoformat(), client_address)
+    except VerificationLocked as locked:
+        if locked.detail.get("second_factor") == "code_if_matched":
+            # The real person gets a code by e-mail; a guesser learns nothing either way.
+            speaker.say(LOCKED_BUT_CODE)
+            return {"birth_date": born.isoformat(), "code_sent": True, "verified": False}
         speaker.say(LOCKED, buttons=human_buttons(speaker))
         return {"birth_date": None, "locked": True, "verified": False, **END_FORM}
+    except TooSoon as wait:
+        minutes = max(1, -(-int(wait.detail.get("retry_after_seconds") or 60) // 60))
+        speaker.say_plural(
+            "For your security, please wait {count} minute before trying again.",
+            "For your security, please wait {count} minutes before trying again.",
+            minutes,
+        )
+        return {"document_suffix": None, "birth_date": None, **END_FORM}
     except Refused as refusal:
         attempts = refusal.detail.get("attempts_left")
-        if refusal.reason_code == "verification_ambiguous":
+        if refusal.reason_code in ("verification_ambiguous", "second_factor_unavailable"):
             with contextlib.suppress(BackendUnavailable, BackendError):
                 await backend.escalate("verification_ambiguous")
             speaker.say(
@@ -248,11 +314,23 @@ async def verify(speaker: Speaker, backend: BackendClient, suffix: str, born: da
     except BackendUnavailable:
         speaker.say(APOLOGY, buttons=human_buttons(speaker))
         return {"birth_date": None}
+    if "second_factor" in summary:
+        speaker.say(
+            "Thank you. To be sure it's you, I've sent a 6-digit code to {destination}. "
+            "Please type it here.",
+            destination=summary["destination"],
+        )
+        return {"birth_date": born.isoformat(), "code_sent": True, "verified": False}
+    return {"birth_date": born.isoformat(), **verified_as(speaker, summary)}
+
+
+def verified_as(speaker: Speaker, summary: DebtorSummary) -> dict[str, Any]:
+    """Introduce the creditor and the debts; the slots of a verified conversation."""
     introduce_debt(speaker, summary, negotiable_debt(summary))
     debt = only_debt(summary)  # with several open debts the person chooses when it matters
     return {
-        "birth_date": born.isoformat(),
         "verified": True,
+        "code_sent": False,
         "locked": False,
         "debtor_name": summary["first_name"],
         "debt_reference": debt["reference"] if debt else None,

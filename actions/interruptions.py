@@ -7,6 +7,7 @@ the form again, which repeats the question it was waiting on.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from rasa_sdk.events import SlotSet
@@ -25,6 +26,8 @@ DATE_SLOTS = ("birth_date", "promise_date", "paid_on")
 
 
 def looks_like_answer(slot: str | None, text: str) -> bool:
+    if slot == "one_time_code":
+        return re.fullmatch(r"\s*\d{3}\s?\d{3}\s*", text) is not None
     if slot == "document_suffix":
         return document_suffix_in(text) is not None
     if slot in DATE_SLOTS:

@@ -264,7 +264,7 @@ class ValidatePaymentPlanForm(VerifyingFormValidation):
                 "an amount per month (like 150)."
             )
             return {slot: None}
-        backend = BackendClient(tracker.sender_id)
+        backend = BackendClient.for_tracker(tracker)
         try:
             reference = await debt_reference(tracker, backend)
             quote = await backend.quote(reference, ask)

@@ -11,7 +11,7 @@ import re
 
 from rasa_sdk.events import SlotSet, UserUtteranceReverted
 
-from actions.backend_client import BackendUnavailable
+from actions.backend_client import BackendError, BackendUnavailable
 from actions.base import CollectionsAction, human_buttons
 from actions.config import get_action_settings
 from actions.speaker import Speaker, language_from_name
@@ -30,17 +30,31 @@ class Greet(CollectionsAction):
 
     async def act(self, speaker, backend, tracker, domain):
         name = tracker.get_slot("debtor_name")
+        events = []
         if tracker.get_slot("verified") and name:
-            speaker.say("Hello again, {name}! How can I help?", name=name, buttons=menu(speaker))
-        else:
-            speaker.say(
-                "Hello! I'm the virtual assistant of {creditor}. I can help with "
-                "balances, due dates and payment plans, and share tips on managing "
-                "money. How can I help?",
-                creditor=get_action_settings().creditor_name,
-                buttons=menu(speaker),
-            )
-        return []
+            # By name only while the backend says this contact is verified now: after the
+            # idle timeout or "end conversation", the next person on the device is a stranger.
+            if await verified_now(backend):
+                speaker.say(
+                    "Hello again, {name}! How can I help?", name=name, buttons=menu(speaker)
+                )
+                return []
+            events = [SlotSet("verified", False), SlotSet("debtor_name", None)]
+        speaker.say(
+            "Hello! I'm the virtual assistant of {creditor}. I can help with "
+            "balances, due dates and payment plans, and share tips on managing "
+            "money. How can I help?",
+            creditor=get_action_settings().creditor_name,
+            buttons=menu(speaker),
+        )
+        return events
+
+
+async def verified_now(backend) -> bool:
+    try:
+        return bool((await backend.contact()).get("verified"))
+    except (BackendUnavailable, BackendError):
+        return False
 
 
 class Goodbye(CollectionsAction):

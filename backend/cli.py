@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     unlock.add_argument("--reason", default="", help="why, for the interaction log")
     webhook = commands.add_parser("telegram-set-webhook", help="tell Telegram the webhook URL")
     webhook.add_argument("url", help="https://<public host>/channels/telegram/webhook")
+    sign = commands.add_parser(
+        "sign-contact",
+        help="print the gateway's signature of a contact, to call its API routes by hand",
+    )
+    sign.add_argument("channel", help="webchat, telegram or whatsapp")
+    sign.add_argument("external_id", help="the sender's id on that channel")
     debtor = commands.add_parser("debtor", help="export or erase one debtor's personal data")
     debtor_commands = debtor.add_subparsers(dest="debtor_command", required=True)
     export = debtor_commands.add_parser("export", help="everything held about a debtor, as JSON")
@@ -72,6 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         from backend.channels.telegram_polling import set_webhook
 
         asyncio.run(set_webhook(settings, args.url))
+    elif args.command == "sign-contact":
+        from datetime import timedelta
+
+        from backend.contacts.signing import sign_contact
+
+        print(
+            sign_contact(
+                channel=args.channel,
+                external_id=args.external_id,
+                secret=settings.contact_signing_secret,
+                now=utcnow(),
+                ttl=timedelta(seconds=settings.contact_signature_ttl_seconds),
+            )
+        )
     elif args.command == "debtor":
         return _debtor(args)
     return 0
@@ -168,7 +188,6 @@ def _debtor(args: argparse.Namespace) -> int:
             f"{erased.keys_destroyed} key(s) destroyed"
         )
     return 0
-
 
 
 def _print_demo_guide(host: str, port: int) -> None:

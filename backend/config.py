@@ -26,6 +26,7 @@ REQUIRED_SECRETS = (
     "payments_webhook_secret",
     "verification_secret",
     "data_key",
+    "contact_signing_secret",
 )
 # Channel secrets: empty turns the channel off, so only known placeholders are refused.
 OPTIONAL_SECRETS = ("telegram_webhook_secret", "whatsapp_app_secret", "whatsapp_verify_token")
@@ -39,6 +40,7 @@ PLACEHOLDER_SECRETS = frozenset(
         "dev-payments-webhook-secret",
         "dev-verification-secret",
         "dev-data-key",
+        "dev-contact-signing-secret",
     }
 )
 # What secrets.token_urlsafe(32) gives is 43 characters; shorter ones are guessable.
@@ -114,7 +116,18 @@ class Settings(BaseSettings):
     verification_max_attempts: int = Field(3, ge=1, le=10)
     verification_lock_minutes: int = Field(60 * 24, ge=1)
     verification_ttl_minutes: int = Field(
-        240, ge=5, description="How long a verified channel contact may see debt details"
+        15,
+        ge=5,
+        description="idle timeout: minutes without a verified request after which a contact "
+        "must verify again to see debt details",
+    )
+    # The gateway signs each turn's contact for the action server (backend/contacts/signing.py).
+    contact_signing_secret: str = Field(
+        "dev-contact-signing-secret",
+        description="HMAC key of the contact signatures the gateway puts in each turn",
+    )
+    contact_signature_ttl_seconds: int = Field(
+        600, ge=30, description="how long the action server may use a turn's contact signature"
     )
     # Guards against guessing (backend/verification/, README "Verification").
     verification_secret: str = Field(

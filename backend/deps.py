@@ -7,12 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.config import Settings, get_settings
 from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
+from backend.contacts.signing import (
+    HEADER as CONTACT_SIGNATURE_HEADER,
+)
+from backend.contacts.signing import (
+    ContactSignatureInvalid,
+    check_contact_signature,
+)
 from backend.db import SessionDep, utcnow
 from backend.debtors.models import Debtor
 from backend.debts import service as debts
@@ -42,6 +49,33 @@ def get_now() -> datetime:
 
 
 Now = Annotated[datetime, Depends(get_now)]
+
+
+def require_contact_signature(request: Request, settings: SettingsDep) -> None:
+    """A contact's routes answer only for the contact the gateway signed into this turn.
+
+    Routes without a contact in their path (knowledge, staff routes) need nothing more. The
+    signature's expiry is checked against the real clock, not the business clock tests set.
+    """
+    channel = request.path_params.get("channel")
+    external_id = request.path_params.get("external_id")
+    if channel is None or external_id is None:
+        return
+    try:
+        check_contact_signature(
+            request.headers.get(CONTACT_SIGNATURE_HEADER),
+            channel=str(channel),
+            external_id=str(external_id),
+            secret=settings.contact_signing_secret,
+            now=utcnow(),
+        )
+    except ContactSignatureInvalid as exc:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail={"reason_code": "contact_not_signed", "message": str(exc)},
+        ) from exc
+
+
 ChannelPath = Annotated[Channel, Path(description="telegram, whatsapp or webchat")]
 ExternalIdPath = Annotated[
     str, Path(min_length=1, max_length=128, description="the sender's id on that channel")
@@ -71,6 +105,8 @@ def verified_contact(
     contact, debtor = contacts.require_verified(
         db_session=db_session, channel=channel, external_id=external_id, settings=settings, now=now
     )
+    contacts.touch_verification(contact=contact, now=now)  # the idle timeout starts again
+    db_session.commit()
     return Verified(contact, debtor)
 
 

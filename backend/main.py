@@ -18,7 +18,7 @@ from backend.contacts.views import router as contacts_router
 from backend.conversations.views import STATIC_DIR as CHAT_STATIC_DIR
 from backend.conversations.views import router as chat_router
 from backend.debts.views import router as debts_router
-from backend.deps import require_service_token
+from backend.deps import require_contact_signature, require_service_token
 from backend.exceptions import DomainError, RateLimited
 from backend.knowledge.views import router as knowledge_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
@@ -40,7 +40,8 @@ def create_app() -> FastAPI:
         ),
         lifespan=telegram_lifespan,
     )
-    protected = [Depends(require_service_token)]
+    # The action server's token, and for a contact's routes the gateway's signature of it.
+    protected = [Depends(require_service_token), Depends(require_contact_signature)]
     for router in (
         contacts_router,
         verification_router,

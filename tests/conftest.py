@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import unquote
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 
 from backend.config import Settings, get_settings
+from backend.contacts.signing import HEADER as CONTACT_SIGNATURE_HEADER
+from backend.contacts.signing import sign_contact
 from backend.db import get_db, make_engine, session_factory
 from backend.deps import get_now
 from backend.main import create_app
@@ -133,8 +138,37 @@ def app(engine, settings, clock):
     return app
 
 
+CONTACT_ROUTE = re.compile(r"^/api/v1/contacts/([^/]+)/([^/]+)")
+
+
+def signing_contacts(settings: Settings):
+    """A request hook that signs each contact route's contact, as the gateway does per turn."""
+
+    def sign(request: httpx.Request) -> None:
+        found = CONTACT_ROUTE.match(request.url.path)
+        if found:
+            request.headers[CONTACT_SIGNATURE_HEADER] = sign_contact(
+                channel=unquote(found.group(1)),
+                external_id=unquote(found.group(2)),
+                secret=settings.contact_signing_secret,
+                now=datetime.now(timezone.utc),
+                ttl=timedelta(minutes=5),
+            )
+
+    return sign
+
+
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:
+def client(app, settings) -> Iterator[TestClient]:
+    """The action server's view of the API: its token, and each turn's contact signed."""
+    with TestClient(app, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
+        client.event_hooks = {"request": [signing_contacts(settings)], "response": []}
+        yield client
+
+
+@pytest.fixture
+def unsigned_client(app) -> Iterator[TestClient]:
+    """The action server's token without the gateway's signature (a forged caller)."""
     with TestClient(app, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
         yield client
 

@@ -30,6 +30,8 @@ if not VENVS.is_absolute():
     VENVS = REPO / VENVS
 RASA_PYTHON = VENVS / "rasa" / "bin" / "python"
 SERVICE_TOKEN = "stack-service-token"
+# The gateway's key for signing each turn's contact; tests that play the gateway sign with it.
+CONTACT_SIGNING_SECRET = "stack-contact-signing-secret"
 
 
 class ServiceFailed(RuntimeError):
@@ -99,6 +101,7 @@ def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[S
     env = {
         "DATABASE_URL": database_url,
         "ACORDO_SERVICE_TOKEN": SERVICE_TOKEN,
+        "ACORDO_CONTACT_SIGNING_SECRET": CONTACT_SIGNING_SECRET,
         "ACORDO_ENVIRONMENT": "test",
         **extra_env,
     }

@@ -7,8 +7,11 @@ exactly as Rasa calls it, with a tracker and the bot's domain.
 from __future__ import annotations
 
 import itertools
+import re
+import time
 import unicodedata
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -17,12 +20,22 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from backend.contacts.models import ChannelContact
+from backend.contacts.signing import sign_contact
+from backend.creditors.models import Creditor
+from backend.enums import VerificationMode
 from backend.interactions.models import Interaction
 from backend.migrate import upgrade_to_head
+from backend.outbound.dev_mailbox import DevMailbox
 from backend.plans.models import PaymentPlan
 from backend.promises.models import PromiseToPay
 from tests import factories
-from tests.stack import REPO, start_action_server, start_backend
+from tests.stack import (
+    CONTACT_SIGNING_SECRET,
+    REPO,
+    free_port,
+    start_action_server,
+    start_backend,
+)
 
 DOMAIN = yaml.safe_load((REPO / "bot" / "domain.yml").read_text())
 _senders = itertools.count(1)
@@ -33,14 +46,23 @@ def stack(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stack")
     url = f"sqlite:///{folder / 'actions.sqlite3'}"
     upgrade_to_head(url)
-    backend, backend_url = start_backend(url, folder)
+    mailbox = DevMailbox(port=free_port()).start()  # where one-time codes are e-mailed
+    backend, backend_url = start_backend(
+        url,
+        folder,
+        ACORDO_SMTP_HOST=mailbox.host,
+        ACORDO_SMTP_PORT=str(mailbox.port),
+        ACORDO_SMTP_SECURITY="none",
+        ACORDO_SMTP_FROM="Aurora <no-reply@aurora.example>",
+    )
     actions, actions_url = start_action_server(backend_url, folder)
     # A second action server whose backend is down (nothing listens on port 9).
     orphan, orphan_url = start_action_server("http://127.0.0.1:9", folder, name="orphan")
     engine = create_engine(url)
-    yield {"db": engine, "actions": actions_url, "orphan": orphan_url}
+    yield {"db": engine, "actions": actions_url, "orphan": orphan_url, "mailbox": mailbox}
     for service in (orphan, actions, backend):
         service.stop()
+    mailbox.stop()
     engine.dispose()
 
 
@@ -64,6 +86,7 @@ class Conversation:
         self.language = language
         self.slots: dict = {"verified": False, "locked": False, "fallback_count": 0}
         self.active_loop: str | None = None
+        self.signed = True  # as every turn through the gateway is
 
     def run(
         self,
@@ -96,7 +119,10 @@ class Conversation:
                 "text": text,
                 "intent": {"name": intent, "confidence": 1.0},
                 "entities": entities or [],
-                "metadata": {"language": self.language},
+                "metadata": {
+                    "language": self.language,
+                    "contact_signature": self.signature() if self.signed else None,
+                },
             },
             "events": events,
             "paused": False,
@@ -122,6 +148,17 @@ class Conversation:
                 self.slots[event["name"]] = event["value"]
         self.buttons = [b for r in body["responses"] for b in r.get("buttons") or []]
         return [plain(r["text"]) for r in body["responses"] if r.get("text")]
+
+    def signature(self) -> str:
+        """What the gateway signs into each turn for the action server to show the backend."""
+        channel, _, external_id = self.sender.partition(":")
+        return sign_contact(
+            channel=channel,
+            external_id=external_id,
+            secret=CONTACT_SIGNING_SECRET,
+            now=datetime.now(timezone.utc),
+            ttl=timedelta(minutes=5),
+        )
 
     def verify(self, debtor) -> list[str]:
         self.active_loop = "verification_form"
@@ -210,6 +247,7 @@ def test_a_plan_above_the_policy_ends_in_a_compliant_plan(stack, db):
     )
     summary = chat.run("action_ask_plan_confirmed", text="0")
     assert "Shall I set up this plan?" in summary[0]
+    confirmed = options[int(chat.slots["plan_choice"])]["proposal"]
     chat.active_loop = None
     done = chat.run(
         "action_create_plan", text="yes", intent="affirm", set_slots={"plan_confirmed": True}
@@ -218,6 +256,14 @@ def test_a_plan_above_the_policy_ends_in_a_compliant_plan(stack, db):
     assert done[0].startswith("Done! Your plan is set up")
     plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debt_id == debt.id)).one()
     assert plan.installment_count == 12 and plan.status.value == "active"
+    # Exactly the plan the person confirmed: every date and amount of its schedule.
+    stored = [
+        (i.due_date.isoformat(), Decimal(i.amount_minor) / 100, i.is_down_payment)
+        for i in sorted(plan.installments, key=lambda i: i.sequence)
+    ]
+    assert stored == [
+        (p["due_date"], Decimal(p["amount"]), p["is_down_payment"]) for p in confirmed["schedule"]
+    ]
     assert chat.slots["resolved"] is True and chat.slots["plan_options"] is None
 
 
@@ -438,3 +484,66 @@ def test_several_open_debts_are_listed_and_the_person_chooses(stack, db):
     assert chat.slots["debt_reference"] == second.reference
     assert chat.slots["pending_request"] is None
     assert answered and "venc" in answered[0].lower()
+
+
+def test_a_turn_the_gateway_did_not_sign_reads_nothing(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"], language="en")
+    chat.verify(debtor)
+    chat.signed = False  # a made-up conversation posted straight to the action server
+
+    said = chat.run("action_answer_balance", text="how much do I owe?", intent="ask_balance")
+
+    assert "Sorry, something went wrong on our side" in said[0]
+    assert "2,450.90" not in " ".join(said) and debt.reference not in " ".join(said)
+
+
+def test_a_web_chat_needing_a_code_asks_for_it_and_verifies_with_it(stack, db):
+    debtor, debt = factories.debtor_with_debt(db)
+    db.get(Creditor, debtor.creditor_id).verification_mode = VerificationMode.KNOWLEDGE_AND_CODE
+    debtor.email = "ana.code@example.com"
+    db.commit()
+    chat = Conversation(stack["actions"], language="pt_BR")
+    chat.active_loop = "verification_form"
+    chat.run("validate_verification_form", text="8909", set_slots={"document_suffix": "8909"})
+    chat.slots["document_suffix"] = debtor.document_number[-4:]
+
+    asked = chat.run(
+        "validate_verification_form", text="14/03/1988", set_slots={"birth_date": "14/03/1988"}
+    )
+
+    assert chat.slots["code_sent"] is True and chat.slots["verified"] is False
+    assert "a•••@e•••.com" in asked[0] and debt.reference not in asked[0]
+    deadline = time.monotonic() + 10
+    while not (mails := stack["mailbox"].to("ana.code@example.com")):
+        assert time.monotonic() < deadline, "no code was e-mailed"
+        time.sleep(0.05)
+    code = re.search(r"\b(\d{6})\b", mails[-1].body).group(1)
+    wrong = chat.run(
+        "validate_verification_form", text="000000", set_slots={"one_time_code": "000000"}
+    )
+    assert chat.slots["verified"] is False and wrong
+
+    said = chat.run("validate_verification_form", text=code, set_slots={"one_time_code": code})
+
+    assert chat.slots["verified"] is True and chat.slots["debt_reference"] == debt.reference
+    assert debt.reference in said[0]
+
+
+def test_hello_again_by_name_only_while_the_backend_says_verified(stack, db):
+    debtor, _ = factories.debtor_with_debt(db)
+    chat = Conversation(stack["actions"], language="en")
+    chat.verify(debtor)
+
+    again = chat.run("action_greet", text="hi", intent="greet")
+    assert again[0].startswith("Hello again, Ana")
+
+    contact = db.scalars(
+        select(ChannelContact).where(ChannelContact.external_id == chat.sender.split(":", 1)[1])
+    ).one()
+    contact.verified_at = None  # the person pressed "end conversation", or stayed idle
+    db.commit()
+    stranger = chat.run("action_greet", text="hi", intent="greet")
+
+    assert "Ana" not in stranger[0]
+    assert chat.slots["verified"] is False and chat.slots["debtor_name"] is None

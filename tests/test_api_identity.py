@@ -167,3 +167,41 @@ def test_requests_for_a_person_are_recorded_as_escalations(client, db_session):
     assert logged.event == "escalation.requested"
     assert logged.data == {"reason": "request_human"}
     assert client.post(f"{WEB}/x/escalations", json={"reason": "bored"}).status_code == 422
+
+
+def test_a_contact_is_served_only_with_the_gateways_signature_for_it(
+    client, unsigned_client, settings, db_session
+):
+    from datetime import datetime, timedelta, timezone
+
+    from backend.contacts.signing import HEADER, sign_contact
+
+    debtor, _ = factories.debtor_with_debt(db_session)
+    assert verify(client, "victim", suffix_of(debtor)).status_code == 200
+    assert client.get(f"{WEB}/victim/summary").status_code == 200
+
+    def signature(external_id, *, ttl=timedelta(minutes=5), secret=settings.contact_signing_secret):
+        return sign_contact(
+            channel="webchat",
+            external_id=external_id,
+            secret=secret,
+            now=datetime.now(timezone.utc),
+            ttl=ttl,
+        )
+
+    forged = [
+        {},  # the service token alone
+        {HEADER: signature("attacker")},  # signed, but for another contact
+        {HEADER: signature("victim", ttl=timedelta(minutes=-1))},  # expired
+        {HEADER: signature("victim", secret="not-the-gateways-secret-0123456789")},
+        {HEADER: "v1.9999999999.garbage"},
+    ]
+    for headers in forged:
+        response = unsigned_client.get(f"{WEB}/victim/summary", headers=headers)
+        assert response.status_code == 403, headers
+        assert response.json()["detail"]["reason_code"] == "contact_not_signed"
+        assert debtor.full_name.split()[0] not in response.text
+    # Routes without a contact need no signature.
+    assert (
+        unsigned_client.get("/api/v1/knowledge/search", params={"q": "budget"}).status_code != 403
+    )

@@ -8,7 +8,6 @@ when stale) and takes a few minutes: Rasa alone needs about a minute to start.
 
 from __future__ import annotations
 
-import secrets
 import unicodedata
 from decimal import Decimal
 
@@ -47,7 +46,8 @@ def stack(tmp_path_factory, trained_model):
 class WebChat:
     def __init__(self, backend_url: str, language: str) -> None:
         self.url = f"{backend_url}/chat/api/messages"
-        self.session_id = secrets.token_urlsafe(24)
+        sessions = f"{backend_url}/chat/api/sessions"
+        self.session_id = httpx.post(sessions, timeout=30).json()["session_id"]
         self.language = language
         self.buttons: list[dict] = []
 

@@ -8,15 +8,17 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from backend.config import get_settings
+from backend.config import Settings, get_settings
 from backend.contacts.models import ChannelContact
-from backend.conversations import opt_out
+from backend.contacts.signing import check_contact_signature
+from backend.conversations import opt_out, webchat_sessions
 from backend.conversations import service as gateway
 from backend.conversations.keywords import Keyword
 from backend.conversations.language import detect_language
@@ -29,7 +31,8 @@ from tests import factories
 from tests.fake_http import loopback_server, reply_json
 
 MESSAGES = "/chat/api/messages"
-SESSION = "session-0123456789abcdef"
+# A session id as the server issues it (the test settings keep the development secret).
+SESSION = webchat_sessions.issue(secret=Settings(environment="test").contact_signing_secret)
 TIMEOUT_SECONDS = 0.5
 
 
@@ -162,7 +165,7 @@ def test_two_portuguese_words_from_a_portuguese_browser_are_answered_in_portugue
 # --- the round trip -------------------------------------------------------------------
 
 
-def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, clock):
+def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, clock, settings):
     rasa.answer(
         {"text": "Hola. ¿Me confirmas tu identidad?"},
         {"text": "¿Seguimos?", "buttons": [{"title": "Sí", "payload": "/affirm"}]},
@@ -180,6 +183,14 @@ def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, cloc
         ]
     }
     assert rasa.received[0]["path"] == "/webhooks/gateway/webhook"
+    signature = rasa.last["metadata"].pop("contact_signature")
+    check_contact_signature(  # what the action server will show the backend for this contact
+        signature,
+        channel="webchat",
+        external_id=SESSION,
+        secret=settings.contact_signing_secret,
+        now=datetime.now(timezone.utc),
+    )
     assert rasa.last == {
         "sender": f"webchat:{SESSION}",
         "message": "cuánto debo",
@@ -189,6 +200,7 @@ def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, cloc
             "language": "es",
             "detected_language": "es",
             "debtor_known": False,
+            "client_address": "testclient",  # for the verification guards only
         },
     }
     logged = [
@@ -307,7 +319,8 @@ def test_the_apology_is_in_the_conversation_language(app, settings, chat, db_ses
 
     apologies = {}
     for language in ("pt_BR", "es", "it", "en"):
-        response = say(chat, "12", session=f"{language}-apology-session", language=language)
+        session = chat.post("/chat/api/sessions").json()["session_id"]
+        response = say(chat, "12", session=session, language=language)
         apologies[language] = response.json()["messages"][0]["text"]
     bound.close()
 
@@ -362,12 +375,12 @@ def test_only_payloads_the_bot_offered_reach_rasa_as_intents(chat, rasa):
 # --- the page -------------------------------------------------------------------------
 
 
-def test_sessions_are_random_url_safe_ids(chat):
+def test_sessions_are_random_url_safe_ids_signed_by_the_server(chat):
     first = chat.post("/chat/api/sessions").json()["session_id"]
     second = chat.post("/chat/api/sessions").json()["session_id"]
 
     assert first != second
-    assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", first)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22}", first)
 
 
 def test_the_chat_page_and_its_assets_are_served(chat):
@@ -653,3 +666,33 @@ def test_the_web_chat_api_is_rate_limited_per_address(app, settings, chat, rasa)
     assert sessions.status_code == 429
     assert other.post("/chat/api/sessions").status_code == 200  # another address
     assert len(rasa.received) == 3
+
+
+def test_a_session_id_the_server_did_not_issue_is_refused(chat, rasa, db_session):
+    rasa.answer({"text": "ok"})
+
+    for chosen in ("my-own-session-id-123456", SESSION[:-1] + "x", "a" * 24 + "." + "b" * 22):
+        response = say(chat, "hello", session=chosen)
+        assert response.status_code == 422
+        assert response.json()["detail"]["reason_code"] == "session_invalid"
+    assert rasa.received == []
+    issued = chat.post("/chat/api/sessions").json()["session_id"]
+    assert say(chat, "hello", session=issued).status_code == 200
+
+
+def test_ending_the_conversation_forgets_the_verification(chat, rasa, db_session, clock):
+    debtor, _ = factories.debtor_with_debt(db_session)
+    factories.contact(db_session, debtor, external_id=SESSION, verified_at=clock.fixed)
+    db_session.commit()
+
+    response = chat.post("/chat/api/sessions/end", json={"session_id": SESSION})
+
+    assert response.status_code == 204
+    db_session.expire_all()
+    contact = db_session.scalars(
+        select(ChannelContact).where(ChannelContact.external_id == SESSION)
+    ).one()
+    assert contact.verified_at is None
+    assert "conversation.ended" in [i.event for i in interactions(db_session)]
+    refused = chat.post("/chat/api/sessions/end", json={"session_id": "chosen-by-me"})
+    assert refused.status_code == 422

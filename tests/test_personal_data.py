@@ -166,7 +166,7 @@ def test_answers_to_verification_questions_are_masked_in_the_log(db_session, lan
 @pytest.mark.parametrize("language", ["pt_BR", "es", "it", "en"])
 def test_each_verification_question_is_recognised_in_each_language(language):
     for question in QUESTIONS:
-        said = translate(language, question, example="03/14/1988")
+        said = translate(language, question, example="03/14/1988", destination="a•••@e•••.com")
         assert asks_for_verification(said)
         assert asks_for_verification(f"{said}\n")
     assert not asks_for_verification(translate(language, "Sorry, I can only read text."))

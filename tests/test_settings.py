@@ -18,6 +18,7 @@ REAL = {
     "ACORDO_PAYMENTS_WEBHOOK_SECRET": "p" * 43,
     "ACORDO_VERIFICATION_SECRET": "v" * 43,
     "ACORDO_DATA_KEY": "d" * 43,
+    "ACORDO_CONTACT_SIGNING_SECRET": "c" * 43,
 }
 NOT_DEVELOPMENT = [None, "prod", "staging", "production", "Development", "local"]
 

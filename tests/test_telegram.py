@@ -36,7 +36,7 @@ from backend.enums import Channel
 from backend.interactions.models import Interaction
 from locales import format_number, translate
 from tests import factories
-from tests.conftest import SERVICE_TOKEN
+from tests.conftest import SERVICE_TOKEN, signing_contacts
 from tests.fake_http import loopback_server, reply_json
 from tests.test_gateway import FakeRasa
 
@@ -181,6 +181,7 @@ def telegram(app, settings, rasa, bot_api) -> Iterator[Telegram]:
     )
     app.dependency_overrides[get_settings] = lambda: overridden
     with TestClient(app, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
+        client.event_hooks = {"request": [signing_contacts(overridden)], "response": []}
         # One message a second per chat is tested on its own; here it would only slow tests.
         client.app.state.telegram.bot_data["deps"].pacer = ChatPacer(0.0)
         yield Telegram(client)

@@ -152,9 +152,7 @@ async def register_webhook(*, application: Application, url: str) -> None:
 
 async def _open_clients(application: Application) -> None:
     deps: TelegramDeps = application.bot_data["deps"]
-    deps.rasa = RasaClient(
-        base_url=deps.settings.rasa_url, timeout_seconds=deps.settings.rasa_timeout_seconds
-    )
+    deps.rasa = RasaClient.from_settings(deps.settings)
 
 
 async def _close_clients(application: Application) -> None:

@@ -67,9 +67,7 @@ async def handle_delivery(
             if not delivery.messages:
                 return
             async with (
-                RasaClient(
-                    base_url=settings.rasa_url, timeout_seconds=settings.rasa_timeout_seconds
-                ) as rasa,
+                RasaClient.from_settings(settings) as rasa,
                 GraphClient(settings=settings) as graph,
             ):
                 for message in delivery.messages:

@@ -37,6 +37,20 @@ def get_or_create(*, db_session: Session, channel: Channel, external_id: str) ->
     return contact
 
 
+def forget_verification(*, db_session: Session, contact: ChannelContact) -> None:
+    """Details need verifying again (the person ended the conversation)."""
+    contact.verified_at = None
+
+
+def touch_verification(*, contact: ChannelContact, now: datetime) -> None:
+    """A verified contact is active: its idle timeout starts again from now.
+
+    `verified_at` is when the contact last proved or used its verification, so that
+    `verification_ttl_minutes` is an idle timeout, not a fixed lifetime.
+    """
+    contact.verified_at = now
+
+
 def is_verified(*, contact: ChannelContact, settings: Settings, now: datetime) -> bool:
     if contact.debtor_id is None or contact.verified_at is None:
         return False

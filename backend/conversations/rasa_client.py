@@ -7,11 +7,16 @@ one `AssistantUnavailable`, so the gateway has a single case to handle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from backend.config import Settings
+from backend.contacts.signing import sign_contact
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 
@@ -46,10 +51,37 @@ _replies = TypeAdapter(list[_RasaReply])
 class RasaClient:
     """An async client of one Rasa server; use it as an async context manager."""
 
-    def __init__(self, *, base_url: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout_seconds: float,
+        contact_signer: Callable[[str, str], str] | None = None,
+    ) -> None:
+        """`contact_signer(channel, external_id)` signs each turn's contact into its metadata."""
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
+        )
+        self._sign = contact_signer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RasaClient:
+        """The configured Rasa server, with each turn's contact signed for the action server."""
+
+        def sign(channel: str, external_id: str) -> str:
+            return sign_contact(
+                channel=channel,
+                external_id=external_id,
+                secret=settings.contact_signing_secret,
+                now=datetime.now(timezone.utc),
+                ttl=timedelta(seconds=settings.contact_signature_ttl_seconds),
+            )
+
+        return cls(
+            base_url=settings.rasa_url,
+            timeout_seconds=settings.rasa_timeout_seconds,
+            contact_signer=sign,
         )
 
     async def __aenter__(self) -> RasaClient:
@@ -70,6 +102,9 @@ class RasaClient:
         self, *, sender_id: str, text: str, metadata: dict[str, Any]
     ) -> list[BotMessage]:
         """Deliver one message from `sender_id` and return what the bot answers."""
+        if self._sign is not None:
+            channel, _, external_id = sender_id.partition(":")
+            metadata = {**metadata, "contact_signature": self._sign(channel, external_id)}
         body = {"sender": sender_id, "message": text, "metadata": metadata}
         try:
             response = await self._http.post(WEBHOOK_PATH, json=body)

@@ -59,6 +59,24 @@ class _Received:
     metadata: dict[str, Any]
 
 
+def end_conversation(
+    *, db_session: Session, channel: Channel, external_id: str, now: datetime
+) -> None:
+    """The person ended the conversation: it needs verifying again before any detail."""
+    contact = contacts.get(db_session=db_session, channel=channel, external_id=external_id)
+    if contact is None:
+        return
+    contacts.forget_verification(db_session=db_session, contact=contact)
+    record(
+        db_session=db_session,
+        event="conversation.ended",
+        actor=Actor.DEBTOR,
+        direction=Direction.INTERNAL,
+        contact=contact,
+    )
+    db_session.commit()
+
+
 def ensure_fits(*, text: str, max_chars: int) -> None:
     """Refuse a message longer than the channel accepts, before anything is recorded."""
     if len(text) > max_chars:
@@ -78,6 +96,7 @@ async def handle_inbound(
     language_hint: Language | None,
     rasa: RasaClient,
     now: datetime,
+    client_address: str | None = None,
 ) -> list[BotMessage]:
     """Log the message, forward it to Rasa and log and return the bot's answer.
 
@@ -112,11 +131,14 @@ async def handle_inbound(
             now=now,
         )
     )
+    # Only for the backend's verification guards (counted per address, stored as a keyed
+    # hash); the action server passes it on and nothing logs it.
+    metadata = {**received.metadata, "client_address": client_address}
     try:
         replies = await rasa.send(
             sender_id=f"{channel.value}:{external_id}",
             text=received.forwarded_text,
-            metadata=received.metadata,
+            metadata=metadata,
         )
     except AssistantUnavailable as exc:
         log.warning("assistant unavailable for contact %s: %s", received.contact.id, exc)

@@ -32,6 +32,14 @@ QUESTIONS = (
     "characters of your document number (CPF, DNI, codice fiscale or SSN).",
     "Thank you. Now, what is your date of birth? For example: {example}",
     "I need exactly the last 4 characters of your document, like 1234.",
+    "I couldn't read that date. Please write it like {example}.",
+    # The e-mailed one-time code (a second factor is a secret too).
+    "Thank you. To be sure it's you, I've sent a 6-digit code to {destination}. Please type "
+    "it here.",
+    "For your security, verification with these details is paused. If they are right, "
+    "we've just e-mailed you a 6-digit code: please type it here.",
+    "Please type the 6-digit code we sent you by e-mail.",
+    "Please type the 6 digits of the code we sent you, like 123456.",
 )
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 

@@ -7,22 +7,23 @@ identity verification the bot asks for.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from backend.config import Settings
 from backend.conversations import service as gateway
+from backend.conversations import webchat_sessions
 from backend.conversations.language import accepted_language
 from backend.conversations.rasa_client import BotMessage, Button, RasaClient
 from backend.db import SessionDep
 from backend.deps import Now, SettingsDep
 from backend.enums import Channel, Language
-from backend.exceptions import RateLimited
+from backend.exceptions import InvalidRequest, RateLimited
 from locales import format_number, translate
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -41,9 +42,7 @@ router = APIRouter(prefix="/chat", tags=["web chat"])
 
 
 async def rasa_client(settings: SettingsDep) -> AsyncIterator[RasaClient]:
-    async with RasaClient(
-        base_url=settings.rasa_url, timeout_seconds=settings.rasa_timeout_seconds
-    ) as client:
+    async with RasaClient.from_settings(settings) as client:
         yield client
 
 
@@ -77,9 +76,14 @@ class SessionRead(BaseModel):
     session_id: str
 
 
+# The conversation the visitor ends.
+class SessionEnd(BaseModel):
+    session_id: str = Field(min_length=1, max_length=128)
+
+
 # What the visitor typed, or the payload of a button they pressed.
 class ChatMessageCreate(BaseModel):
-    session_id: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    session_id: str = Field(min_length=1, max_length=128, description="from POST /api/sessions")
     text: str = Field(min_length=1)
     language: Language | None = Field(None, description="the browser's language, as a hint")
 
@@ -104,20 +108,50 @@ def chat_page() -> FileResponse:
 
 
 @router.post("/api/sessions", response_model=SessionRead, dependencies=RATE_LIMITED)
-def start_session(response: Response) -> SessionRead:
+def start_session(response: Response, settings: SettingsDep) -> SessionRead:
+    """A new conversation: the server names it, the browser only keeps the name."""
     response.headers.update(NO_STORE)
-    return SessionRead(session_id=secrets.token_urlsafe(24))
+    return SessionRead(session_id=webchat_sessions.issue(secret=settings.contact_signing_secret))
+
+
+def issued_session(session_id: str, settings: Settings) -> str:
+    try:
+        webchat_sessions.check(session_id, secret=settings.contact_signing_secret)
+    except webchat_sessions.SessionNotIssued as exc:
+        raise InvalidRequest(
+            "start a conversation with POST /chat/api/sessions", reason_code="session_invalid"
+        ) from exc
+    return session_id
+
+
+@router.post(
+    "/api/sessions/end",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=RATE_LIMITED,
+)
+def end_session(
+    ending: SessionEnd, db_session: SessionDep, settings: SettingsDep, now: Now
+) -> None:
+    """The person ended the conversation: nothing more without verifying again."""
+    gateway.end_conversation(
+        db_session=db_session,
+        channel=Channel.WEBCHAT,
+        external_id=issued_session(ending.session_id, settings),
+        now=now,
+    )
 
 
 @router.post("/api/messages", response_model=ChatReply, dependencies=RATE_LIMITED)
 async def send_message(
     message: ChatMessageCreate,
+    request: Request,
     response: Response,
     db_session: SessionDep,
     settings: SettingsDep,
     rasa: RasaDep,
     now: Now,
 ) -> ChatReply:
+    issued_session(message.session_id, settings)
     gateway.ensure_fits(text=message.text, max_chars=settings.webchat_max_message_chars)
     replies = await gateway.handle_inbound(
         db_session=db_session,
@@ -127,6 +161,7 @@ async def send_message(
         language_hint=message.language,
         rasa=rasa,
         now=now,
+        client_address=request.client.host if request.client else None,
     )
     response.headers.update(NO_STORE)
     return ChatReply(messages=replies)
@@ -144,6 +179,11 @@ def ui_strings(
         "input_label": translate(lang, "Your message"),
         "placeholder": translate(lang, "Type your message…"),
         "send": translate(lang, "Send"),
+        "end": translate(lang, "End conversation"),
+        "ended": translate(
+            lang,
+            "Conversation ended. To see any account details again, I'll confirm who you are.",
+        ),
         "typing": translate(lang, "The assistant is typing…"),
         "text_only": translate(lang, "Sorry, I can only read text."),
         "error": translate(lang, "Your message could not be sent. Please try again."),

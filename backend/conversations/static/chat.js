@@ -1,12 +1,12 @@
 // The web chat page: loads its words in the browser's language, keeps the session id in
-// localStorage, sends messages to the gateway and shows the bot's answers. Every text is put in
+// sessionStorage (this tab only), sends messages to the gateway and shows the bot's answers. Every text is put in
 // the page with textContent, never parsed as HTML.
 "use strict";
 
 (() => {
   const API = "chat/api";
   const SESSION_KEY = "acordo.chat.session";
-  const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
+  const SESSION_ID = /^[A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22}$/; // issued by the server
 
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
@@ -68,7 +68,7 @@
 
   function storedSession() {
     try {
-      const stored = localStorage.getItem(SESSION_KEY);
+      const stored = sessionStorage.getItem(SESSION_KEY);
       return stored && SESSION_ID.test(stored) ? stored : null;
     } catch (_) {
       return null; // storage disabled: the session lasts as long as the page
@@ -80,12 +80,45 @@
     if (!session) {
       session = (await postJson("sessions", {})).session_id;
       try {
-        localStorage.setItem(SESSION_KEY, session);
+        sessionStorage.setItem(SESSION_KEY, session);
       } catch (_) {
         // keep it in memory only
       }
     }
     return session;
+  }
+
+  function forgetSession() {
+    session = null;
+    try {
+      sessionStorage.removeItem(SESSION_KEY);
+    } catch (_) {
+      // nothing was stored
+    }
+  }
+
+  function showGreeting() {
+    for (const message of ui.greeting || []) addBotMessage(message);
+  }
+
+  // "End conversation": the server forgets that this session verified, the page forgets the
+  // session, and the next person on this device starts from the greeting.
+  async function endConversation() {
+    if (busy) return;
+    const ending = session || storedSession();
+    forgetSession();
+    log.replaceChildren();
+    showNotice("");
+    if (ending) {
+      try {
+        await postJson("sessions/end", { session_id: ending });
+      } catch (error) {
+        console.error(error);
+      }
+    }
+    showGreeting();
+    addBubble("bot", say("ended"));
+    input.focus();
   }
 
   function addBubble(who, text) {
@@ -145,7 +178,14 @@
     const bubble = addBubble("user", shownAs || text);
     setBusy(true);
     try {
-      const reply = await postJson("messages", { session_id: await sessionId(), text, language });
+      let reply;
+      try {
+        reply = await postJson("messages", { session_id: await sessionId(), text, language });
+      } catch (error) {
+        if (error.reasonCode !== "session_invalid") throw error;
+        forgetSession(); // not one the server issued (or from an older version): start anew
+        reply = await postJson("messages", { session_id: await sessionId(), text, language });
+      }
       for (const message of reply.messages) addBotMessage(message);
     } catch (error) {
       bubble.classList.add("bubble-failed");
@@ -183,6 +223,7 @@
     }
   });
 
+  document.getElementById("end").addEventListener("click", endConversation);
   input.addEventListener("paste", refuseFiles);
   document.addEventListener("dragover", (event) => event.preventDefault());
   document.addEventListener("drop", refuseFiles);
@@ -190,7 +231,7 @@
   loadStrings()
     .then(() => {
       // The page opens like a conversation: the assistant's greeting and quick replies.
-      for (const message of ui.greeting || []) addBotMessage(message);
+      showGreeting();
     })
     .catch((error) => console.error(error))
     .finally(() => {
