@@ -179,7 +179,13 @@ def _debtor(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        erased = erase(db_session=db_session, debtor=debtor, now=utcnow(), actor_ref="cli")
+        erased = erase(
+            db_session=db_session,
+            debtor=debtor,
+            now=utcnow(),
+            actor_ref="cli",
+            forget_conversations=_rasa_forgetter(get_settings().tracker_store_url),
+        )
     if erased.already_erased:
         print(f"{args.external_ref} was already erased")
     else:
@@ -188,6 +194,18 @@ def _debtor(args: argparse.Namespace) -> int:
             f"{erased.keys_destroyed} key(s) destroyed"
         )
     return 0
+
+
+def _rasa_forgetter(tracker_store_url: str):
+    """Deletes conversations from Rasa's tracker store, when one is configured."""
+    if not tracker_store_url:
+        print("note: ACORDO_TRACKER_STORE_URL is not set; Rasa's conversations were kept")
+        return None
+    from backend.privacy.rasa_trackers import forget_conversations
+
+    return lambda senders: forget_conversations(
+        tracker_store_url=tracker_store_url, sender_ids=senders
+    )
 
 
 def _print_demo_guide(host: str, port: int) -> None:

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     )
     database_timeout_seconds: float = Field(10.0, gt=0)
     rasa_url: str = Field("http://127.0.0.1:5005", description="Base URL of the Rasa server")
+    tracker_store_url: str = Field(
+        "",
+        description="Rasa's tracker store (the same ACORDO_TRACKER_STORE_URL bot/endpoints.yml "
+        "reads), so that erasing a debtor also deletes their conversations there",
+    )
     # Rasa loads its model lazily, so the first message after a start can take many seconds.
     rasa_timeout_seconds: float = Field(30.0, gt=0)
     webchat_max_message_chars: int = Field(2000, ge=1)

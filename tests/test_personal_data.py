@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import String, Text, inspect, select, text
+from sqlalchemy import String, Text, create_engine, inspect, select, text
 from sqlalchemy.types import JSON
 
 from backend import cli
@@ -497,8 +497,40 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_record_of_the_debt(
         assert b.secrets[0].encode() in on_disk
 
 
+def rasa_tracker_store(path, rows: list[tuple[str, str]]) -> str:
+    """A SQLite file with Rasa's `events` table (as its SQLTrackerStore makes it)."""
+    url = f"sqlite:///{path}"
+    tracker_engine = create_engine(url)
+    with tracker_engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+                "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+                "action_name VARCHAR(255), data TEXT)"
+            )
+        )
+        for sender, said in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                    "VALUES (:sender, 'user', 0, :data)"
+                ),
+                {"sender": sender, "data": json.dumps({"text": said})},
+            )
+    tracker_engine.dispose()
+    return url
+
+
 def test_the_command_line_exports_and_erases(db_session, engine, people, tmp_path, monkeypatch):
     a, _ = people
+    senders = [f"{c.channel.value}:{c.external_id}" for c in debtor_of(db_session, a).contacts]
+    assert senders
+    trackers = tmp_path / "rasa-trackers.sqlite3"
+    rows = [(sender, "my birthday is 14/03/1988 secret-words") for sender in senders]
+    monkeypatch.setenv(
+        "ACORDO_TRACKER_STORE_URL",
+        rasa_tracker_store(trackers, [*rows, ("webchat:someone-else", "another person")]),
+    )
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     get_settings.cache_clear()
     get_engine.cache_clear()
@@ -518,6 +550,13 @@ def test_the_command_line_exports_and_erases(db_session, engine, people, tmp_pat
         get_engine.cache_clear()
     db_session.expire_all()
     assert debtor_of(db_session, a).full_name == ERASED
+    # What Rasa kept of the person's conversations is gone too; nobody else's.
+    left = create_engine(f"sqlite:///{trackers}")
+    with left.connect() as connection:
+        remaining = connection.execute(text("SELECT sender_id FROM events")).scalars().all()
+    left.dispose()
+    assert remaining == ["webchat:someone-else"]
+    assert b"secret-words" not in trackers.read_bytes()
 
 
 # --- migration -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -48,10 +49,26 @@ class Erasure:
     already_erased: bool = False
 
 
-def erase(*, db_session: Session, debtor: Debtor, now: datetime, actor_ref: str) -> Erasure:
-    """Erase the debtor's personal data now; a second erasure changes nothing."""
+def erase(
+    *,
+    db_session: Session,
+    debtor: Debtor,
+    now: datetime,
+    actor_ref: str,
+    forget_conversations: Callable[[list[str]], object] | None = None,
+) -> Erasure:
+    """Erase the debtor's personal data now; a second erasure changes nothing.
+
+    `forget_conversations(sender_ids)` also deletes what the dialogue engine kept of the
+    debtor's conversations (Rasa's tracker store, see `backend.privacy.rasa_trackers`); it runs
+    before the contacts' channel ids are erased, since they name those conversations.
+    """
     if debtor.erased_at is not None:
         return Erasure(debtor.id, len(debtor.contacts), 0, already_erased=True)
+    if forget_conversations is not None:
+        forget_conversations(
+            [f"{contact.channel.value}:{contact.external_id}" for contact in debtor.contacts]
+        )
     sqlite = db_session.get_bind().dialect.name == "sqlite"
     if sqlite:
         # Freed space is zeroed, so the overwritten values do not linger in the file.
