@@ -103,6 +103,8 @@ def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[S
         "ACORDO_SERVICE_TOKEN": SERVICE_TOKEN,
         "ACORDO_CONTACT_SIGNING_SECRET": CONTACT_SIGNING_SECRET,
         "ACORDO_ENVIRONMENT": "test",
+        # Every test conversation comes from 127.0.0.1: one address, many people.
+        "ACORDO_WEBCHAT_RATE_LIMIT": "1000/minute",
         **extra_env,
     }
     service = Service(
