@@ -15,29 +15,35 @@ class DebtNotChosen(Exception):
     """The person has several open debts and this answer needs one: they were asked which."""
 
 
+def chosen_debt(debts: list[Debt], tracker) -> Debt | None:
+    """The open debt the person chose, or the only one; None with several and none chosen."""
+    reference = tracker.get_slot("debt_reference")
+    chosen = next((d for d in debts if d["reference"] == reference), None)
+    return chosen or (debts[0] if len(debts) == 1 else None)
+
+
 async def current_debt(speaker: Speaker, backend: BackendClient, tracker) -> Debt | None:
     """The debt an answer is about; with several open debts and none chosen, ask which."""
-    summary = await backend.summary()
-    debts = open_debts(summary)
+    debts = open_debts(await backend.summary())
     if not debts:
         speaker.say("You have no open debts with us. Is there anything else I can help with?")
         return None
-    reference = tracker.get_slot("debt_reference")
-    chosen = next((d for d in debts if d["reference"] == reference), None)
-    if chosen or len(debts) == 1:
-        return chosen or debts[0]
-    list_debts(speaker, debts, ask=True)
-    raise DebtNotChosen
+    debt = chosen_debt(debts, tracker)
+    if debt is None:
+        list_debts(speaker, debts, ask=True)
+        raise DebtNotChosen
+    return debt
 
 
 async def answer_balance(speaker, backend, tracker):
     debts = open_debts(await backend.summary())
-    reference = tracker.get_slot("debt_reference")
-    if len(debts) > 1 and reference not in {d["reference"] for d in debts}:
-        list_debts(speaker, debts, ask=False)  # every balance at once
+    if not debts:
+        speaker.say("You have no open debts with us. Is there anything else I can help with?")
         return []
-    debt = await current_debt(speaker, backend, tracker)
-    if debt:
+    debt = chosen_debt(debts, tracker)
+    if debt is None:
+        list_debts(speaker, debts, ask=False)  # every balance at once
+    else:
         describe_balance(speaker, debt)
     return []
 
