@@ -1,5 +1,6 @@
 """Every table, imported in one place so that mappers and migrations see the whole schema."""
 
+from backend.campaigns.models import CadencePolicy, CadenceStep, ContactRule
 from backend.channels.models import InboundUpdate, UsedLinkToken
 from backend.contacts.models import ChannelContact
 from backend.creditors.models import Creditor
@@ -8,16 +9,26 @@ from backend.debtors.models import Debtor
 from backend.debts.models import Debt, DebtStatus
 from backend.disputes.models import Dispute
 from backend.feedback.models import CsatScore
+from backend.gateway.models import DeliveryAttempt, OutboxMessage
 from backend.interactions.models import Interaction
+from backend.ledger.models import LedgerEntry
 from backend.negotiation.models import NegotiationPolicy
 from backend.payments.models import Payment, PaymentClaim
 from backend.plans.models import Installment, PaymentPlan
 from backend.privacy.models import DebtorKey
 from backend.promises.models import PromiseToPay
+from backend.segments.models import SegmentChange
 from backend.verification.models import VerificationCode, VerificationFailure
 
 __all__ = [
     "Base",
+    "CadencePolicy",
+    "CadenceStep",
+    "ContactRule",
+    "DeliveryAttempt",
+    "LedgerEntry",
+    "OutboxMessage",
+    "SegmentChange",
     "ChannelContact",
     "Creditor",
     "CsatScore",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import Base, UTCDateTime, utcnow
@@ -33,6 +34,16 @@ class Debtor(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     preferred_language: Mapped[Language] = mapped_column(string_enum(Language, 8))
     risk_segment: Mapped[str] = mapped_column(String(32))
+    # From the nightly scorecard (backend/segments/): its points, the likelihood of paying, and
+    # the expected recovery (open balance × likelihood) that orders campaigns and the queue.
+    risk_score: Mapped[int | None] = mapped_column(Integer)
+    pay_likelihood: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    recovery_priority_minor: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", index=True
+    )
+    segment_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # E-mail is send-only, so its opt-out lives here (the unsubscribe link of each e-mail).
+    email_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Failed verifications that could have been this person's (their birth date was given),
     # from every contact, since their last verification; see backend/verification/.
     failed_verifications: Mapped[int] = mapped_column(Integer, default=0)

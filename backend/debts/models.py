@@ -54,6 +54,11 @@ class Debt(Base):
     )
     late_interest_monthly_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal(0))
     late_fee_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal(0))
+    # Set by the last cadence level: a person reviews the debt before any legal step (never
+    # automatic, and never announced to the debtor as a threat).
+    legal_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The day up to which late interest and the late fee are posted to the ledger.
+    accrued_through: Mapped[date | None] = mapped_column(Date)
     # Bumped by every write that must not interleave with another (see `lock_for_update`).
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

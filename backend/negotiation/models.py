@@ -52,6 +52,10 @@ class NegotiationPolicy(Base):
     max_settlement_discount_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     plan_interest_monthly_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3))
     max_broken_promises: Mapped[int] = mapped_column(Integer)
+    # An installment unpaid this many days after its due date is late …
+    installment_grace_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    # … and this many late installments break the plan: the debt returns to collection.
+    max_late_installments: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def limits(self) -> PolicyLimits:

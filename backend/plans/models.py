@@ -85,6 +85,8 @@ class Installment(Base):
     due_date: Mapped[date] = mapped_column(Date)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set when still unpaid the policy's grace days after its due date.
+    late_since: Mapped[date | None] = mapped_column(Date)
 
     plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
 

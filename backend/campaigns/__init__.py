@@ -1,0 +1,1 @@
+"""Campaigns: cadence policies (dunning levels), the compliance gate, planning and follow-up."""

@@ -1,0 +1,1 @@
+"""The conversation gateway: messages in (channel → log → Rasa) and out (outbox → gate → send)."""

@@ -1,0 +1,1 @@
+"""Risk segments from behaviour and value: the nightly scorecard and its recorded changes."""
