@@ -7,7 +7,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, Numeric, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import Base, UTCDateTime, utcnow
@@ -34,6 +43,8 @@ class Debt(Base):
         CheckConstraint("fees_minor >= 0", name="fees_not_negative"),
         CheckConstraint("interest_minor >= 0", name="interest_not_negative"),
         CheckConstraint("outstanding_minor >= 0", name="outstanding_not_negative"),
+        # The planner's set-based selection of debts at each cadence level.
+        Index("ix_debts_status_due_date", "status", "due_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -76,7 +76,10 @@ class PaymentPlan(Base):
 
 class Installment(Base):
     __tablename__ = "installments"
-    __table_args__ = (UniqueConstraint("plan_id", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("plan_id", "sequence"),
+        Index("ix_installments_due_date", "due_date"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"))

@@ -29,6 +29,7 @@ class PromiseToPay(Base):
             sqlite_where=text("status = 'active'"),
             postgresql_where=text("status = 'active'"),
         ),
+        Index("ix_promises_to_pay_status_promised_date", "status", "promised_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -316,8 +316,23 @@ def upgrade() -> None:
             sa.Column("max_late_installments", sa.Integer(), server_default="2", nullable=False)
         )
 
+    with op.batch_alter_table("debts", schema=None) as batch_op:
+        batch_op.create_index("ix_debts_status_due_date", ["status", "due_date"], unique=False)
+    with op.batch_alter_table("installments", schema=None) as batch_op:
+        batch_op.create_index("ix_installments_due_date", ["due_date"], unique=False)
+    with op.batch_alter_table("promises_to_pay", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_promises_to_pay_status_promised_date", ["status", "promised_date"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("promises_to_pay", schema=None) as batch_op:
+        batch_op.drop_index("ix_promises_to_pay_status_promised_date")
+    with op.batch_alter_table("installments", schema=None) as batch_op:
+        batch_op.drop_index("ix_installments_due_date")
+    with op.batch_alter_table("debts", schema=None) as batch_op:
+        batch_op.drop_index("ix_debts_status_due_date")
     with op.batch_alter_table("negotiation_policies", schema=None) as batch_op:
         batch_op.drop_column("max_late_installments")
         batch_op.drop_column("installment_grace_days")

@@ -1,0 +1,1 @@
+"""One module per channel (web chat, Telegram, WhatsApp, e-mail), each with both directions."""

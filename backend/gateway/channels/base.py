@@ -1,0 +1,76 @@
+"""What every channel adapter offers the outbound path: send one message to one recipient.
+
+The sender (`backend/gateway/sender.py`) decides *whether* and *where* a message goes (the
+compliance gate, the channel order); an adapter only knows *how* to put it on its channel, and
+says how it failed: `TransientSendError` is retried later with backoff, `PermanentSendError`
+makes the sender try the next allowed channel. Both carry no personal data in their messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from backend.conversations.rasa_client import Button
+from backend.gateway.models import OutboundChannel
+
+
+@dataclass(frozen=True)
+class Recipient:
+    channel: OutboundChannel
+    # Chat id (Telegram), wa_id (WhatsApp), web chat session id, or an e-mail address.
+    address: str
+    # The channel contact it belongs to; None for e-mail, which has no conversation.
+    contact_id: int | None
+    language: str  # a catalog language (locales.LANGUAGES)
+
+
+@dataclass(frozen=True)
+class TemplateCall:
+    """An approved WhatsApp template, the only kind allowed outside the 24-hour window."""
+
+    name: str
+    language_code: str
+    parameters: list[str]
+
+
+@dataclass(frozen=True)
+class OutboundText:
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    subject: str | None = None  # e-mail only
+    # Set when the gate allows only a template on WhatsApp; `text` is then not sent there.
+    template: TemplateCall | None = None
+
+
+class SendError(Exception):
+    """A message was not delivered; `reason` is a short code recorded with the attempt."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class TransientSendError(SendError):
+    """Try the same channel again later (timeouts, 5xx, 429 with its retry-after)."""
+
+    def __init__(self, reason: str, detail: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(reason, detail)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """This channel will not take this message (blocked bot, unknown chat, no template)."""
+
+
+class ChannelAdapter(Protocol):
+    channel: OutboundChannel
+
+    def available(self) -> bool:
+        """Configured on this deployment (a token, an SMTP host…)."""
+
+    async def send(self, recipient: Recipient, message: OutboundText) -> str:
+        """Deliver the message; return the provider's message id."""
+
+    async def aclose(self) -> None: ...
