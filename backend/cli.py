@@ -69,13 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "unlock-verification":
         return _unlock_verification(args.debtor, lifted_by=args.by, reason=args.reason)
     elif args.command == "telegram-poll":
-        from backend.channels.telegram_polling import run_polling
+        from backend.gateway.channels.telegram_polling import run_polling
 
         run_polling(settings)
     elif args.command == "telegram-set-webhook":
         import asyncio
 
-        from backend.channels.telegram_polling import set_webhook
+        from backend.gateway.channels.telegram_polling import set_webhook
 
         asyncio.run(set_webhook(settings, args.url))
     elif args.command == "sign-contact":

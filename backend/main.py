@@ -11,15 +11,15 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from backend.access_log import AccessLog, silence_uvicorn_access_log
-from backend.channels.telegram_views import router as telegram_router
-from backend.channels.telegram_views import telegram_lifespan, webhook_router
-from backend.channels.whatsapp_views import router as whatsapp_router
 from backend.contacts.views import router as contacts_router
-from backend.conversations.views import STATIC_DIR as CHAT_STATIC_DIR
-from backend.conversations.views import router as chat_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_contact_signature, require_service_token
 from backend.exceptions import DomainError, RateLimited
+from backend.gateway.channels.telegram_webhook import router as telegram_router
+from backend.gateway.channels.telegram_webhook import telegram_lifespan, webhook_router
+from backend.gateway.channels.webchat import STATIC_DIR as CHAT_STATIC_DIR
+from backend.gateway.channels.webchat import router as chat_router
+from backend.gateway.channels.whatsapp import router as whatsapp_router
 from backend.knowledge.views import router as knowledge_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
 from backend.payments.views import router as payments_router

@@ -1,7 +1,6 @@
 """Every table, imported in one place so that mappers and migrations see the whole schema."""
 
 from backend.campaigns.models import CadencePolicy, CadenceStep, ContactRule
-from backend.channels.models import InboundUpdate, UsedLinkToken
 from backend.contacts.models import ChannelContact
 from backend.creditors.models import Creditor
 from backend.db import Base
@@ -9,6 +8,7 @@ from backend.debtors.models import Debtor
 from backend.debts.models import Debt, DebtStatus
 from backend.disputes.models import Dispute
 from backend.feedback.models import CsatScore
+from backend.gateway.channels.models import InboundUpdate, UsedLinkToken
 from backend.gateway.models import DeliveryAttempt, OutboxMessage
 from backend.interactions.models import Interaction
 from backend.ledger.models import LedgerEntry

@@ -1,5 +1,5 @@
-from backend.channels.dedup import first_delivery
 from backend.enums import Channel
+from backend.gateway.dedup import first_delivery
 
 
 def test_an_update_is_handled_once_per_channel(db_session):

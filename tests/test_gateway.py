@@ -18,13 +18,14 @@ from sqlalchemy import select
 from backend.config import Settings, get_settings
 from backend.contacts.models import ChannelContact
 from backend.contacts.signing import check_contact_signature
-from backend.conversations import opt_out, webchat_sessions
-from backend.conversations import service as gateway
-from backend.conversations.keywords import Keyword
-from backend.conversations.language import detect_language
-from backend.conversations.rasa_client import RasaClient
 from backend.debtors.models import Debtor
 from backend.enums import Channel, Language
+from backend.gateway import inbound as gateway
+from backend.gateway import opt_out
+from backend.gateway.channels import webchat_sessions
+from backend.gateway.keywords import Keyword
+from backend.gateway.language import detect_language
+from backend.gateway.rasa_client import RasaClient
 from backend.interactions.models import Interaction
 from backend.interactions.service import read_text
 from tests import factories

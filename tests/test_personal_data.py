@@ -18,14 +18,14 @@ from sqlalchemy.types import JSON
 
 from backend import cli
 from backend.config import get_settings
-from backend.conversations import service as gateway
-from backend.conversations.rasa_client import BotMessage, Button
-from backend.conversations.verification_answers import MASK, QUESTIONS, asks_for_verification
 from backend.db import get_engine
 from backend.debts.models import Debt
 from backend.disputes.models import Dispute, DisputeReason, DisputeStatus
 from backend.enums import Actor, Channel
 from backend.feedback.models import CsatScore
+from backend.gateway import inbound as gateway
+from backend.gateway.rasa_client import BotMessage, Button
+from backend.gateway.verification_answers import MASK, QUESTIONS, asks_for_verification
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import read_text, record
 from backend.migrate import alembic_config

@@ -16,9 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from backend.channels import link_tokens
-from backend.channels.models import InboundUpdate, UsedLinkToken
-from backend.channels.telegram import (
+from backend.config import get_settings
+from backend.contacts.models import ChannelContact
+from backend.enums import Channel
+from backend.gateway import link_tokens
+from backend.gateway.channels.models import InboundUpdate, UsedLinkToken
+from backend.gateway.channels.telegram import (
     LINK_REFUSED,
     LINKED,
     MAX_CALLBACK_BYTES,
@@ -28,11 +31,8 @@ from backend.channels.telegram import (
     callback_data,
     register_webhook,
 )
-from backend.channels.telegram_polling import build_polling_application
-from backend.channels.telegram_views import SECRET_HEADER
-from backend.config import get_settings
-from backend.contacts.models import ChannelContact
-from backend.enums import Channel
+from backend.gateway.channels.telegram_polling import build_polling_application
+from backend.gateway.channels.telegram_webhook import SECRET_HEADER
 from backend.interactions.models import Interaction
 from locales import format_number, translate
 from tests import factories

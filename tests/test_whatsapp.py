@@ -13,12 +13,12 @@ import anyio
 import pytest
 from sqlalchemy import select
 
-from backend.channels import whatsapp
-from backend.channels.whatsapp_service import send_to_contact
 from backend.config import get_settings
 from backend.contacts.models import ChannelContact
-from backend.conversations.rasa_client import BotMessage, Button
 from backend.enums import Channel, Language
+from backend.gateway.channels import whatsapp_api as whatsapp
+from backend.gateway.channels.whatsapp import send_to_contact
+from backend.gateway.rasa_client import BotMessage, Button
 from backend.interactions.models import Interaction
 from backend.interactions.service import read_text
 from locales import translate

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.channels.models import InboundUpdate
 from backend.enums import Channel
+from backend.gateway.channels.models import InboundUpdate
 
 
 def first_delivery(*, db_session: Session, channel: Channel, update_id: str) -> bool:

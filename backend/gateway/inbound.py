@@ -24,18 +24,18 @@ from sqlalchemy.orm import Session
 
 from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
-from backend.conversations import keywords, opt_out
-from backend.conversations.keywords import Keyword, KeywordMatch
-from backend.conversations.language import detect_language
-from backend.conversations.rasa_client import AssistantUnavailable, BotMessage, RasaClient
-from backend.conversations.verification_answers import (
+from backend.enums import Actor, Channel, Language
+from backend.exceptions import InvalidRequest
+from backend.gateway import keywords, opt_out
+from backend.gateway.keywords import Keyword, KeywordMatch
+from backend.gateway.language import detect_language
+from backend.gateway.rasa_client import AssistantUnavailable, BotMessage, RasaClient
+from backend.gateway.verification_answers import (
     ASKS,
     MASK,
     VERIFICATION,
     asks_for_verification,
 )
-from backend.enums import Actor, Channel, Language
-from backend.exceptions import InvalidRequest
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
 from locales import translate

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.channels.models import UsedLinkToken
+from backend.gateway.channels.models import UsedLinkToken
 
 # debtor id (unsigned 64-bit), expiry (unix seconds, unsigned 32-bit), 4 random bytes.
 _PAYLOAD = struct.Struct(">QI4s")

@@ -6,9 +6,9 @@ Pure functions from the keyword and the language to the confirmation; the gatewa
 
 from __future__ import annotations
 
-from backend.conversations.keywords import Keyword, quoted
-from backend.conversations.rasa_client import BotMessage, Button
 from backend.enums import Language
+from backend.gateway.keywords import Keyword, quoted
+from backend.gateway.rasa_client import BotMessage, Button
 from locales import translate
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from backend.conversations.rasa_client import Button
 from backend.gateway.models import OutboundChannel
+from backend.gateway.rasa_client import Button
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class TransientSendError(SendError):
 
 
 class PermanentSendError(SendError):
-    """This channel will not take this message (blocked bot, unknown chat, no template)."""
+    """The channel refuses this message for good (blocked bot, unknown chat, no template)."""
 
 
 class ChannelAdapter(Protocol):

@@ -35,15 +35,15 @@ from telegram.ext import (
     filters,
 )
 
-from backend.channels import link_tokens
-from backend.channels.dedup import first_delivery
 from backend.config import Settings
 from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
-from backend.conversations import service as gateway
-from backend.conversations.rasa_client import BotMessage, Button, RasaClient
 from backend.debtors.models import Debtor
 from backend.enums import Actor, Channel, Language
+from backend.gateway import inbound as gateway
+from backend.gateway import link_tokens
+from backend.gateway.dedup import first_delivery
+from backend.gateway.rasa_client import BotMessage, Button, RasaClient
 from backend.interactions.models import Direction
 from backend.interactions.service import record
 from locales import N_, format_number, normalize_language, translate

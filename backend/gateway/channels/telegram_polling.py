@@ -10,9 +10,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application
 
-from backend.channels.telegram import build_application, register_webhook
 from backend.config import Settings
 from backend.db import get_engine, session_factory, utcnow
+from backend.gateway.channels.telegram import build_application, register_webhook
 
 
 def build_polling_application(settings: Settings) -> Application:

@@ -19,13 +19,13 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from pydantic import BaseModel
 from telegram import Update
 
-from backend.channels import link_tokens
-from backend.channels.telegram import build_application
 from backend.config import get_settings
 from backend.db import SessionDep, get_db
 from backend.deps import Now, SettingsDep, VerifiedDep, get_now
 from backend.enums import Actor
 from backend.exceptions import Conflict
+from backend.gateway import link_tokens
+from backend.gateway.channels.telegram import build_application
 from backend.interactions.service import record
 
 log = logging.getLogger(__name__)

@@ -16,17 +16,17 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from backend.config import Settings
-from backend.conversations import service as gateway
-from backend.conversations import webchat_sessions
-from backend.conversations.language import accepted_language
-from backend.conversations.rasa_client import BotMessage, Button, RasaClient
 from backend.db import SessionDep
 from backend.deps import Now, SettingsDep
 from backend.enums import Channel, Language
 from backend.exceptions import InvalidRequest, RateLimited
+from backend.gateway import inbound as gateway
+from backend.gateway.channels import webchat_sessions
+from backend.gateway.language import accepted_language
+from backend.gateway.rasa_client import BotMessage, Button, RasaClient
 from locales import format_number, translate
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
 # The page loads only its own script and style, and only talks to this origin.
 PAGE_HEADERS = {
     "Content-Security-Policy": (

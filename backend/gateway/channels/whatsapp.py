@@ -10,18 +10,28 @@ window and logs the wamid in its own "message.sent".
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from anyio import to_thread
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, status
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.channels.dedup import first_delivery
-from backend.channels.whatsapp import (
+from backend.config import Settings
+from backend.contacts import service as contacts
+from backend.contacts.models import ChannelContact
+from backend.db import SessionDep, session_factory
+from backend.deps import Now, SettingsDep
+from backend.enums import Actor, Channel
+from backend.gateway import inbound as gateway
+from backend.gateway.channels import whatsapp_api
+from backend.gateway.channels.whatsapp_api import (
     SILENT_TYPES,
     ContactOptedOut,
     Delivery,
@@ -36,12 +46,8 @@ from backend.channels.whatsapp import (
     template_for,
     template_payload,
 )
-from backend.config import Settings
-from backend.contacts import service as contacts
-from backend.contacts.models import ChannelContact
-from backend.conversations import service as gateway
-from backend.conversations.rasa_client import BotMessage, RasaClient
-from backend.enums import Actor, Channel
+from backend.gateway.dedup import first_delivery
+from backend.gateway.rasa_client import BotMessage, RasaClient
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
 from locales import translate
@@ -51,6 +57,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DELIVERY = "message.delivery"
 STATUS = "message.status"
+
+# Meta calls these routes; no service token: the verify token and the app secret's signature
+# authenticate it.
+router = APIRouter(prefix="/channels/whatsapp", tags=["whatsapp"])
 
 
 async def handle_delivery(
@@ -291,3 +301,73 @@ def _log(
         data=data,
     )
     db_session.commit()
+
+
+# --- the webhook ------------------------------------------------------------------------
+
+
+def _require_configured(settings: Settings) -> None:
+    missing = whatsapp_api.missing_settings(settings)
+    if missing:
+        names = ", ".join(f"ACORDO_{name.upper()}" for name in missing)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={
+                "reason_code": "whatsapp_not_configured",
+                "message": f"the WhatsApp channel is not configured: set {names}",
+            },
+        )
+
+
+def _refuse(code: int, reason_code: str, message: str) -> HTTPException:
+    return HTTPException(code, detail={"reason_code": reason_code, "message": message})
+
+
+@router.get("/webhook", response_class=PlainTextResponse)
+def verify_webhook(
+    settings: SettingsDep,
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
+) -> PlainTextResponse:
+    """Meta's subscription handshake: echo the challenge when the verify token matches."""
+    _require_configured(settings)
+    token_ok = verify_token is not None and hmac.compare_digest(
+        verify_token.encode(), settings.whatsapp_verify_token.encode()
+    )
+    if mode != "subscribe" or not token_ok or not challenge:
+        log.warning("refused a WhatsApp webhook handshake")
+        raise _refuse(status.HTTP_403_FORBIDDEN, "forbidden", "wrong verify token")
+    return PlainTextResponse(challenge)
+
+
+@router.post("/webhook")
+async def receive_webhook(
+    request: Request,
+    background: BackgroundTasks,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    now: Now,
+) -> dict[str, str]:
+    """Check the signature, parse, and answer 200 at once; messages are handled afterwards."""
+    _require_configured(settings)
+    body = await request.body()
+    signature = request.headers.get(whatsapp_api.SIGNATURE_HEADER)
+    if not whatsapp_api.signature_is_valid(
+        app_secret=settings.whatsapp_app_secret, body=body, header=signature
+    ):
+        log.warning("refused a WhatsApp webhook: %s signature", "bad" if signature else "no")
+        raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_signature", "invalid signature")
+    try:
+        delivery = whatsapp_api.parse_webhook(body)
+    except whatsapp_api.MalformedPayload as exc:
+        log.warning("refused a malformed WhatsApp webhook: %s", exc)
+        raise _refuse(
+            status.HTTP_400_BAD_REQUEST, "malformed_payload", "not a WhatsApp webhook payload"
+        ) from exc
+    # The request's session closes with the response; the handling opens its own on one engine.
+    sessions = session_factory(db_session.get_bind())
+    background.add_task(
+        handle_delivery, sessions=sessions, delivery=delivery, settings=settings, now=now
+    )
+    return {"status": "received"}

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.config import Settings
 from backend.contacts.models import ChannelContact
-from backend.conversations.rasa_client import BotMessage
 from backend.enums import Language
+from backend.gateway.rasa_client import BotMessage
 
 log = logging.getLogger(__name__)
 
