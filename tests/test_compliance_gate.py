@@ -692,6 +692,11 @@ def test_rule_for_falls_back_to_the_default_row(db_session):
     db_session.commit()
     assert contact_rules.rule_for(db_session, "BR") == DEFAULT_RULES["BR"]
     assert contact_rules.rule_for(db_session, "PT") == DEFAULT_RULES["*"]
+    # Seeding again leaves a creditor's edit alone.
+    edited = replace(DEFAULT_RULES["BR"], window_end=time(19))
+    contact_rules.put_rule(db_session=db_session, country="BR", facts=edited)
+    assert contact_rules.seed_defaults(db_session) == 0
+    assert contact_rules.rule_for(db_session, "BR") == edited
 
 
 # --- the contact rules API ----------------------------------------------------------------
