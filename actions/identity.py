@@ -202,6 +202,7 @@ class VerifyingFormValidation(FormValidationAction):
             tracker.get_slot("document_suffix"),
             born,
             metadata.get("client_address"),
+            reminded=tracker.get_slot("reminded_debt"),
         )
 
     async def validate_one_time_code(
@@ -233,7 +234,10 @@ class VerifyingFormValidation(FormValidationAction):
         except BackendUnavailable:
             speaker.say(APOLOGY, buttons=human_buttons(speaker))
             return {"one_time_code": None}
-        return {"one_time_code": "••••••", **verified_as(speaker, summary)}
+        return {
+            "one_time_code": "••••••",
+            **verified_as(speaker, summary, reminded=tracker.get_slot("reminded_debt")),
+        }
 
 
 async def must_choose_debt(tracker: Tracker) -> bool:
@@ -268,6 +272,8 @@ async def verify(
     suffix: str,
     born: date,
     client_address: str | None = None,
+    *,
+    reminded: str | None = None,
 ) -> dict:
     """Ask the backend; on success introduce the creditor and the debt, as the rules require.
 
@@ -321,13 +327,29 @@ async def verify(
             destination=summary["destination"],
         )
         return {"birth_date": born.isoformat(), "code_sent": True, "verified": False}
-    return {"birth_date": born.isoformat(), **verified_as(speaker, summary)}
+    return {"birth_date": born.isoformat(), **verified_as(speaker, summary, reminded=reminded)}
 
 
-def verified_as(speaker: Speaker, summary: DebtorSummary) -> dict[str, Any]:
-    """Introduce the creditor and the debts; the slots of a verified conversation."""
+def verified_as(
+    speaker: Speaker, summary: DebtorSummary, *, reminded: str | None = None
+) -> dict[str, Any]:
+    """Introduce the creditor and the debts; the slots of a verified conversation.
+
+    `reminded` is the debt of a reminder this conversation answers (actions/reminders.py):
+    the conversation is about it when it is one of this person's open debts; otherwise it is
+    as if no debt was named.
+    """
     introduce_debt(speaker, summary, negotiable_debt(summary))
-    debt = only_debt(summary)  # with several open debts the person chooses when it matters
+    several = open_debts(summary)
+    debt = next((d for d in several if d["reference"] == reminded), None)
+    if debt is not None and len(several) > 1:
+        speaker.say(
+            "Let's look at {product} ({reference}), the debt in our last message.",
+            product=debt["product"],
+            reference=debt["reference"],
+        )
+    # With several open debts and none reminded, the person chooses when it matters.
+    debt = debt or only_debt(summary)
     return {
         "verified": True,
         "code_sent": False,

@@ -83,7 +83,9 @@ def intent_of(language: str, text: str) -> str | None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_domain_intent_has_enough_examples(language):
-    counts = {intent: len(examples(language).get(intent, [])) for intent in domain_intents()}
+    # EXTERNAL_ intents are events the gateway sends as `/EXTERNAL_...{...}`, never typed.
+    typed = [intent for intent in domain_intents() if not intent.startswith("EXTERNAL_")]
+    counts = {intent: len(examples(language).get(intent, [])) for intent in typed}
     too_few = {intent: count for intent, count in counts.items() if count < MIN_EXAMPLES}
     assert not too_few, f"{language}: fewer than {MIN_EXAMPLES} examples: {too_few}"
 

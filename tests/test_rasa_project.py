@@ -1,5 +1,6 @@
 """The Rasa project: its data validates, and every test story is predicted without error."""
 
+import re
 import subprocess
 
 import pytest
@@ -10,15 +11,29 @@ RASA = str(VENVS / "rasa" / "bin" / "rasa")
 BOT = REPO / "bot"
 
 
+# The one warning allowed: EXTERNAL_ intents (events the gateway sends as
+# `/EXTERNAL_...{...}`, like Rasa's trigger_intent) have no NLU examples, on purpose.
+EXTERNAL_INTENT_WARNING = re.compile(
+    r"The intent 'EXTERNAL_\w+' is listed in the domain file, but is not found in the NLU"
+)
+
+
 def test_training_data_and_domain_validate():
     result = subprocess.run(
-        [RASA, "data", "validate", "--fail-on-warnings"],
+        [RASA, "data", "validate"],
         cwd=BOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    warnings = [
+        line
+        for line in output.splitlines()
+        if "UserWarning" in line and not EXTERNAL_INTENT_WARNING.search(line)
+    ]
+    assert not warnings, "\n".join(warnings)
 
 
 @pytest.mark.e2e
