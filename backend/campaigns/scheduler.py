@@ -1,0 +1,168 @@
+"""The scheduler process: plans the outbox every minute and runs the nightly jobs.
+
+    python -m backend.campaigns.scheduler [--once] [--nightly-hour H]
+
+Every minute: the cadence levels due today (`planner.plan_due`) and the follow-up of promises
+and plans (`followup.run`). Every night at `--nightly-hour` (UTC; default
+`ACORDO_SCHEDULER_NIGHTLY_HOUR_UTC`, else 2): interest and fees accrue
+(`ledger.accrual.accrue_all`), then risk segments and recovery priorities are recomputed
+(`segments.service.recompute_all`). Each job runs in its own session with the clock read once,
+and logs a one-line summary of counts (never a name, a document or an amount).
+`--once` runs every job once, in that order, and exits.
+
+Several schedulers at once are safe, so a deployment may run two for availability: every
+outbox row has a unique dedupe key inserted with ON CONFLICT DO NOTHING, superseding and
+escalation are conditional UPDATEs that only one planner wins, follow-up transitions are
+conditional too, ledger entries have a unique key per debt and period, and segment
+recomputation gives the same answer twice. A second scheduler costs queries, never a message.
+Sending is the sender's process (`backend.gateway.sender`), not this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.db import get_engine, session_factory, utcnow
+
+log = logging.getLogger("backend.campaigns.scheduler")
+
+DEFAULT_NIGHTLY_HOUR_UTC = 2
+Job = Callable[[Session, datetime], object]
+
+
+def plan_cadence(db_session: Session, now: datetime) -> object:
+    from backend.campaigns import planner
+
+    return planner.plan_due(db_session, now).summary()
+
+
+def follow_up(db_session: Session, now: datetime) -> object:
+    from backend.campaigns import followup
+
+    return followup.run(db_session, now)
+
+
+def accrue(db_session: Session, now: datetime) -> object:
+    from backend.ledger import accrual
+
+    return accrual.accrue_all(db_session, now)
+
+
+def recompute_segments(db_session: Session, now: datetime) -> object:
+    from backend.segments import service
+
+    report = service.recompute_all(db_session, now)
+    return f"scored={report.scored} updated={report.updated} moved={report.changed}"
+
+
+EVERY_MINUTE: tuple[Job, ...] = (plan_cadence, follow_up)
+NIGHTLY: tuple[Job, ...] = (accrue, recompute_segments)
+
+
+def run_job(sessions: sessionmaker[Session], job: Job, *, now: datetime | None = None) -> bool:
+    """Run one job in its own session and commit; log its summary or its failure.
+
+    A failing job is logged and rolled back, so the next jobs and the next minute still run.
+    """
+    started = time.monotonic()
+    with sessions() as db_session:
+        try:
+            summary = job(db_session, now or utcnow())
+            db_session.commit()
+        except Exception as exc:
+            db_session.rollback()
+            # The type only: an exception's text may quote values from the database.
+            log.error(
+                "%s failed: %s",
+                job.__name__,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            return False
+    log.info("%s done in %.1fs: %s", job.__name__, time.monotonic() - started, _short(summary))
+    return True
+
+
+def run_all_once(sessions: sessionmaker[Session], *, now: datetime | None = None) -> bool:
+    """Every job once: what the minute runs, then what the night runs. True when all passed."""
+    results = [run_job(sessions, job, now=now) for job in (*EVERY_MINUTE, *NIGHTLY)]
+    return all(results)
+
+
+def _short(summary: object) -> str:
+    text = str(summary) if summary is not None else "ok"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def serve(sessions: sessionmaker[Session], *, nightly_hour: int) -> None:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(
+        timezone="UTC",
+        # A run that is late (the process was busy or asleep) runs once, not once per miss.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+    for job in EVERY_MINUTE:
+        scheduler.add_job(
+            run_job,
+            "interval",
+            minutes=1,
+            args=(sessions, job),
+            id=job.__name__,
+            next_run_time=utcnow(),
+        )
+    # The nightly jobs run one after the other: segments read the balances accrual wrote.
+    scheduler.add_job(_nightly, "cron", hour=nightly_hour, minute=0, args=(sessions,), id="nightly")
+    log.info(
+        "scheduler started: every minute %s; nightly at %02d:00 UTC %s",
+        [job.__name__ for job in EVERY_MINUTE],
+        nightly_hour,
+        [job.__name__ for job in NIGHTLY],
+    )
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("scheduler stopped")
+
+
+def _nightly(sessions: sessionmaker[Session]) -> None:
+    for job in NIGHTLY:
+        run_job(sessions, job)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.campaigns.scheduler",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--once", action="store_true", help="run every job once and exit")
+    parser.add_argument(
+        "--nightly-hour",
+        type=int,
+        choices=range(24),
+        metavar="H",
+        default=int(os.environ.get("ACORDO_SCHEDULER_NIGHTLY_HOUR_UTC", DEFAULT_NIGHTLY_HOUR_UTC)),
+        help="hour (UTC) of the nightly accrual and segment jobs",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("ACORDO_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    sessions = session_factory(get_engine())
+    if args.once:
+        return 0 if run_all_once(sessions) else 1
+    serve(sessions, nightly_hour=args.nightly_hour)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
