@@ -11,13 +11,14 @@ cannot express: US states, Brazilian states, Spanish autonomous communities).
   (and within 7 days of a conversation). Sundays and federal holidays are left out by
   choice here, not by federal law.
 - BR: no federal hour limit, but the Consumer Code (CDC art. 42, 71) forbids embarrassing or
-  disturbing collection, and state laws and the banks' self-regulation keep collection
-  contact to roughly 08:00–20:00 on working days (Saturdays often until 14:00, which one
-  window per country cannot express); no Sundays or holidays.
-- ES: the collection industry's code (ANGECO) and the rules on commercial calls keep contact
-  to 09:00–21:00 on working days: no weekends or holidays.
-- IT: the Garante's rules on debt collection forbid contact at unreasonable hours; the usual
+  disturbing collection, and state laws and the banks' self-regulation commonly keep
+  collection contact to about 08:00–20:00 on working days (Saturdays often until 14:00,
+  which one window per country cannot express); no Sundays or holidays.
+- ES: the collection industry's codes of conduct and the rules on commercial calls commonly
+  keep contact to 09:00–21:00 on working days: no weekends or holidays.
+- IT: the Garante's rules on debt collection forbid contact at unreasonable hours; common
   practice is 09:00–20:00, no Sundays or holidays.
+These summaries are a starting point written from general knowledge, not a legal review.
 """
 
 from __future__ import annotations
