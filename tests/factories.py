@@ -134,3 +134,77 @@ def debtor_with_debt(db_session: Session, **debt_overrides) -> tuple[Debtor, Deb
     owed = debt(db_session, person, **debt_overrides)
     db_session.commit()
     return person, owed
+
+
+# --- ledger, plans and payments (follow-up and payment tests) ---------------------------
+
+
+def opened_debt(db_session: Session, now, **debt_overrides) -> tuple[Debtor, Debt]:
+    """`debtor_with_debt`, its opening statement in the ledger as of `now`."""
+    from backend.ledger import service as ledger
+
+    person, owed = debtor_with_debt(db_session, **debt_overrides)
+    ledger.open_debt(db_session=db_session, debt=owed, now=now)
+    db_session.commit()
+    return person, owed
+
+
+def plan(db_session: Session, owed: Debt, schedule: list[tuple[date, int]], now, **overrides):
+    """An active plan on the debt with these (due date, amount) installments, as agreed now.
+
+    The debt is opened in the ledger first; the plan's discount or interest is whatever
+    takes its balance to the schedule's total (posted like an agreed plan's).
+    """
+    from backend.debts import service as debts
+    from backend.ledger import service as ledger
+    from backend.negotiation.engine import PlanKind
+    from backend.plans.models import Installment, PaymentPlan, PlanStatus
+
+    ledger.open_debt(db_session=db_session, debt=owed, now=now)
+    total = sum(amount for _, amount in schedule)
+    values = dict(
+        debt_id=owed.id,
+        policy_id=debts.policy_for(db_session=db_session, debt=owed).id,
+        status=PlanStatus.ACTIVE,
+        kind=PlanKind.INSTALLMENTS,
+        currency=owed.currency,
+        balance_minor=owed.outstanding_minor,
+        discount_minor=max(owed.outstanding_minor - total, 0),
+        interest_minor=max(total - owed.outstanding_minor, 0),
+        interest_monthly_pct=Decimal("0"),
+        down_payment_minor=0,
+        installment_count=len(schedule),
+        total_minor=total,
+        idempotency_key=f"plan-{next(_numbers)}",
+        request_fingerprint="f" * 64,
+        created_at=now,
+        installments=[
+            Installment(sequence=n, due_date=due, amount_minor=amount, paid_minor=0)
+            for n, (due, amount) in enumerate(schedule, start=1)
+        ],
+    )
+    values.update(overrides)
+    created = PaymentPlan(**values)
+    db_session.add(created)
+    db_session.flush()
+    ledger.post_plan_agreed(db_session=db_session, debt=owed, plan=created, now=now)
+    owed.status = DebtStatus.IN_PLAN
+    db_session.commit()
+    return created
+
+
+def promise(db_session: Session, owed: Debt, promised_date: date, amount_minor: int, **overrides):
+    from backend.promises.models import PromiseStatus, PromiseToPay
+
+    values = dict(
+        debt_id=owed.id,
+        amount_minor=amount_minor,
+        paid_before_minor=0,
+        promised_date=promised_date,
+        status=PromiseStatus.ACTIVE,
+    )
+    values.update(overrides)
+    created = PromiseToPay(**values)
+    db_session.add(created)
+    db_session.commit()
+    return created

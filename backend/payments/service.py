@@ -1,4 +1,10 @@
-"""Payments: applied exactly once to the balance, the plan's installments and any promise."""
+"""Payments: applied exactly once to the balance, the plan's installments and any promise.
+
+A payment first brings the debt's late interest up to today (`backend.ledger`), then is
+applied: a PAYMENT ledger entry for the part within the balance (the rest is an overpayment
+the creditor refunds), installments paid in due-date order, the debt PAID and its plan
+completed at zero, a promise kept once reached, and a thank-you queued in the outbox.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from backend.debts import service as debts
 from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor, Channel
 from backend.exceptions import Conflict, InvalidRequest, NotFound
+from backend.gateway import outbox
+from backend.gateway.models import MessageKind
 from backend.interactions.service import record
+from backend.ledger import service as ledger
 from backend.money import to_minor
 from backend.payments.models import ClaimStatus, Payment, PaymentClaim
 from backend.payments.schemas import PaymentClaimCreate, PaymentCreate
@@ -49,6 +58,8 @@ def record_payment(
     amount_minor = to_minor(payment.amount, debt.currency)
 
     debts.lock_for_update(db_session=db_session, debt=debt)
+    # Interest up to today first: the balance paid against is today's.
+    ledger.post_accruals(db_session=db_session, debt=debt, now=now)
     applied = min(amount_minor, debt.outstanding_minor)
     created = Payment(
         external_id=payment.external_id,
@@ -60,21 +71,22 @@ def record_payment(
         method=payment.method,
     )
     db_session.add(created)
-    debt.outstanding_minor -= applied
-    plan = debts.active_plan(db_session=db_session, debt=debt)
-    if plan is not None:
-        _allocate_to_installments(plan, applied)
-    if debt.outstanding_minor == 0:
-        debt.status = DebtStatus.PAID
-        if plan is not None:
-            plan.status = PlanStatus.COMPLETED
-            plan.ended_at = now
     try:
         db_session.flush()
     except IntegrityError:  # the same external id, applied by a concurrent request
         db_session.rollback()
         existing = get_by_external_id(db_session=db_session, external_id=payment.external_id)
         return *_replay(db_session, existing, payment), False
+    ledger.post_payment(
+        db_session=db_session, debt=debt, payment=created, applied_minor=applied, now=now
+    )
+    plan = debts.active_plan(db_session=db_session, debt=debt)
+    if plan is not None:
+        _allocate_to_installments(plan, applied)
+    if debt.outstanding_minor == 0:
+        debt.status = DebtStatus.PAID
+        if plan is not None:
+            _complete(db_session, debt, plan, now)
     promises.settle_if_kept(db_session=db_session, debt=debt, now=now)
     record(
         db_session=db_session,
@@ -89,12 +101,39 @@ def record_payment(
             "recorded_by": recorded_by,
         },
     )
+    outbox.enqueue(
+        db_session,
+        dedupe_key=f"payment_thanks:{created.id}",
+        kind=MessageKind.PAYMENT_THANKS,
+        debtor_id=debt.debtor_id,
+        debt_id=debt.id,
+        scheduled_for=debts.local_today(debt.debtor, now),
+        not_before=now,
+        params={"payment_id": created.id},
+        priority=debt.debtor.recovery_priority_minor or 0,
+    )
     db_session.commit()
     return created, debt, True
 
 
+def _complete(db_session: Session, debt: Debt, plan: PaymentPlan, now: datetime) -> None:
+    plan.status = PlanStatus.COMPLETED
+    plan.ended_at = now
+    record(
+        db_session=db_session,
+        event="plan.completed",
+        actor=Actor.SYSTEM,
+        debtor_id=debt.debtor_id,
+        debt_id=debt.id,
+        data={"plan_id": plan.id},
+    )
+
+
 def _allocate_to_installments(plan: PaymentPlan, amount_minor: int) -> None:
-    """Pay installments in due-date order (the debt's balance is the plan's total)."""
+    """Pay installments in due-date order (the debt's balance is the plan's total).
+
+    An installment paid in full is no longer late.
+    """
     remaining = amount_minor
     for installment in plan.installments:
         if remaining == 0:
@@ -103,6 +142,8 @@ def _allocate_to_installments(plan: PaymentPlan, amount_minor: int) -> None:
         paid = min(due, remaining)
         installment.paid_minor += paid
         remaining -= paid
+        if installment.is_paid:
+            installment.late_since = None
 
 
 def _replay(db_session: Session, existing: Payment, payment: PaymentCreate) -> tuple[Payment, Debt]:

@@ -26,6 +26,7 @@ from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor, Channel
 from backend.exceptions import Conflict, InvalidRequest, PolicyViolation
 from backend.interactions.service import record
+from backend.ledger import service as ledger
 from backend.negotiation.engine import (
     Decision,
     PlanProposal,
@@ -52,6 +53,8 @@ DEBT_REFUSALS = STATE_REASONS | {ReasonCode.TOO_MANY_BROKEN_PROMISES}
 
 
 def quote(*, db_session: Session, debt: Debt, ask: PlanAsk, now: datetime) -> QuoteRead:
+    if ledger.post_accruals(db_session=db_session, debt=debt, now=now):
+        db_session.commit()  # quotes are made on today's balance, late interest posted
     policy = debts.policy_for(db_session=db_session, debt=debt)
     decision = _decide(db_session=db_session, debt=debt, policy=policy, ask=ask, now=now)
     return QuoteRead(
@@ -133,6 +136,13 @@ def accept(
         return _replay(existing, request_fingerprint), False
 
     debts.lock_for_update(db_session=db_session, debt=debt)
+    # Today's balance, late interest posted, is what today's quotes are made on (committed
+    # now, so that a 409 below offers plans on it); opening the ledger before the plan
+    # exists keeps the plan out of the opening statement.
+    if ledger.post_accruals(db_session=db_session, debt=debt, now=now):
+        db_session.commit()
+        debts.lock_for_update(db_session=db_session, debt=debt)
+    ledger.open_debt(db_session=db_session, debt=debt, now=now)
     policy = debts.policy_for(db_session=db_session, debt=debt)
     ask = request.ask()
     decision = _decide(db_session=db_session, debt=debt, policy=policy, ask=ask, now=now)
@@ -176,6 +186,7 @@ def accept(
         idempotency_key=idempotency_key,
         request_fingerprint=request_fingerprint,
         channel=channel,
+        created_at=now,
         installments=[
             Installment(
                 sequence=index,
@@ -189,9 +200,6 @@ def accept(
     )
     db_session.add(plan)
     balance_before = debt.outstanding_minor
-    # While the plan runs, what is owed is what the plan says: its interest added, its
-    # settlement discount granted. Payments then bring this balance to zero.
-    debt.outstanding_minor = proposal.total_minor
     debt.status = DebtStatus.IN_PLAN
     promise = debts.active_promise(db_session=db_session, debt=debt)
     if promise is not None:  # the plan supersedes the promise
@@ -199,6 +207,9 @@ def accept(
         promise.resolved_at = now
     try:
         db_session.flush()
+        # While the plan runs, what is owed is what the plan says: its interest added, its
+        # settlement discount granted (ledger entries). Payments then bring it to zero.
+        ledger.post_plan_agreed(db_session=db_session, debt=debt, plan=plan, now=now)
         record(
             db_session=db_session,
             event="plan.accepted",
