@@ -60,9 +60,7 @@ def test_the_level_is_the_one_of_the_debtors_local_day(db_session):
     creditor = _creditor(db_session)
     # Due 7 March: two days ago in São Paulo (level 2, due today +0), three in Rome (level 3).
     in_brazil = _debt(db_session, creditor, due=date(2026, 3, 7))
-    in_italy = _debt(
-        db_session, creditor, due=date(2026, 3, 7), tz="Europe/Rome", country="IT"
-    )
+    in_italy = _debt(db_session, creditor, due=date(2026, 3, 7), tz="Europe/Rome", country="IT")
     report = plan_due(db_session, NOW)
 
     assert report.queued == 2
@@ -194,9 +192,7 @@ def test_the_final_level_sends_the_debt_to_review_once(db_session):
 
     plan_due(db_session, NOW + timedelta(minutes=1))
     escalations = list(
-        db_session.scalars(
-            select(Interaction).where(Interaction.event == "escalation.requested")
-        )
+        db_session.scalars(select(Interaction).where(Interaction.event == "escalation.requested"))
     )
     assert len(escalations) == 2  # one per contact of the debtor, and only once
     assert {entry.debt_id for entry in escalations} == {owed.id}
@@ -221,9 +217,7 @@ def test_higher_expected_recovery_is_queued_first_with_its_priority(db_session):
 def test_each_segment_follows_its_own_cadence(db_session):
     creditor = _creditor(db_session)
     # One day before the due date: only the high-risk cadence has a level at -1.
-    high = _debt(
-        db_session, creditor, due=SAO_PAULO_TODAY + timedelta(days=1), risk_segment="high"
-    )
+    high = _debt(db_session, creditor, due=SAO_PAULO_TODAY + timedelta(days=1), risk_segment="high")
     low = _debt(db_session, creditor, due=SAO_PAULO_TODAY + timedelta(days=1), risk_segment="low")
     plan_due(db_session, NOW)
     levels = {row.debt_id: row.level for row in _rows(db_session)}

@@ -25,6 +25,8 @@ from backend.debtors.models import Debtor
 from backend.debts.models import Debt
 from backend.enums import Language
 from backend.exceptions import NotFound
+from backend.gateway.channels.email import unsubscribe_link
+from backend.gateway.channels.webchat import webchat_link
 from backend.gateway.keywords import KEYWORDS, Keyword
 from backend.gateway.models import MessageKind, OutboundChannel, OutboxMessage
 from backend.gateway.rasa_client import Button
@@ -283,33 +285,15 @@ def _how_to_stop(
                 language, "To stop these messages, reply {stop}.", stop=stop_word(language)
             )
         ]
-    lines = []
-    chat = _webchat_link(settings, debtor, now)
-    if chat:
-        lines.append(
-            locales.translate(
-                language, "To talk to us about it, continue in the web chat: {link}", link=chat
-            )
-        )
-    lines.append(
+    return [
+        locales.translate(
+            language,
+            "To talk to us about it, continue in the web chat: {link}",
+            link=webchat_link(settings, debtor.id, now),
+        ),
         locales.translate(
             language,
             "To stop these e-mails, open this link: {link}",
-            link=_unsubscribe_link(settings, debtor),
-        )
-    )
-    return lines
-
-
-def _webchat_link(settings: Settings, debtor: Debtor, now: datetime) -> str | None:
-    """The debtor's own link into the web chat (e-mail has no conversation of its own)."""
-    from backend.gateway.channels import webchat
-
-    make_link = getattr(webchat, "webchat_link", None)
-    return make_link(settings, debtor.id, now) if make_link is not None else None
-
-
-def _unsubscribe_link(settings: Settings, debtor: Debtor) -> str:
-    from backend.gateway.channels.email import unsubscribe_url
-
-    return unsubscribe_url(settings, debtor.id)
+            link=unsubscribe_link(settings, debtor.id, now),
+        ),
+    ]
