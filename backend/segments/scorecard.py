@@ -21,7 +21,6 @@ so the reasons always add up to the score.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -44,8 +43,9 @@ LIKELIHOOD_SCALE = 12
 LIKELIHOOD_QUANTUM = Decimal("0.0001")  # as stored: Numeric(5, 4)
 
 # Days past due of the oldest open debt (a plan's oldest unpaid installment stands for its
-# debt): (up to this many days, points); beyond the last band, OVERDUE_BEYOND_POINTS.
-OVERDUE_BANDS = ((0, 10), (30, 0), (60, -10), (90, -20), (180, -30))
+# debt), in the usual delinquency buckets (current, 1–29, 30–59, 60–89, 90–179, 180+):
+# (up to this many days, points); beyond the last band, OVERDUE_BEYOND_POINTS.
+OVERDUE_BANDS = ((0, 10), (29, 0), (59, -10), (89, -20), (179, -30))
 OVERDUE_BEYOND_POINTS = -40
 
 # Promises resolved in the last PROMISE_WINDOW_DAYS, counted up to PROMISES_COUNTED each.
@@ -212,11 +212,10 @@ def segment_for(score_points: int) -> str:
 
 def pay_likelihood(score_points: int) -> Decimal:
     """The logistic curve on the score, rounded half-even to 4 decimals (monotone, in [0, 1])."""
-    exponent = -(score_points - LIKELIHOOD_MIDPOINT) / LIKELIHOOD_SCALE
-    # Far from the midpoint the curve is 0 or 1 to four decimals; avoid overflowing exp().
-    exponent = max(min(exponent, 700.0), -700.0)
-    probability = 1 / (1 + math.exp(exponent))
-    return Decimal(repr(probability)).quantize(LIKELIHOOD_QUANTUM, rounding=ROUND_HALF_EVEN)
+    # In Decimal, whose exp() is correctly rounded: the same figure on every machine.
+    exponent = Decimal(LIKELIHOOD_MIDPOINT - score_points) / LIKELIHOOD_SCALE
+    probability = 1 / (1 + exponent.exp())
+    return probability.quantize(LIKELIHOOD_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 def recovery_priority(open_balance_minor: int, likelihood: Decimal) -> int:

@@ -154,8 +154,8 @@ def debtors_by_priority(
 
 def behaviour(db_session: Session, debtor: Debtor, now: datetime) -> DebtorBehaviour:
     """The facts the scorecard reads for one debtor, as the nightly run gathers them."""
-    rows = _gather(db_session, [debtor.id], now, skip_locked=False)
-    return rows.behaviours[debtor.id]
+    gathered = _gather(db_session, [debtor.id], now, lock=None)
+    return gathered.behaviours[debtor.id]
 
 
 def main_currency(db_session: Session, debtor: Debtor, now: datetime) -> str | None:
@@ -208,7 +208,7 @@ def _recompute_batch(
     cards: dict[int, Scorecard] | None = None,
 ) -> RecomputeReport:
     report = RecomputeReport()
-    gathered = _gather(db_session, ids, now, skip_locked=skip_locked)
+    gathered = _gather(db_session, ids, now, lock="skip_locked" if skip_locked else "wait")
     quiet_updates: list[dict[str, Any]] = []
     for debtor_id, stored in gathered.debtors.items():
         card = scorecard.score(gathered.behaviours[debtor_id])
@@ -352,7 +352,8 @@ def _policy_keys(db_session: Session) -> set[tuple[int, str, str]]:
 # --- gathering the facts (a fixed number of queries per batch) ----------------------------
 
 
-def _gather(db_session: Session, ids: list[int], now: datetime, *, skip_locked: bool) -> _Gathered:
+def _gather(db_session: Session, ids: list[int], now: datetime, *, lock: str | None) -> _Gathered:
+    """The batch's behaviour facts; `lock` the debtors: "wait", "skip_locked", or None to read."""
     debtor_query = select(
         Debtor.id,
         Debtor.timezone,
@@ -364,7 +365,8 @@ def _gather(db_session: Session, ids: list[int], now: datetime, *, skip_locked: 
         Debtor.recovery_priority_minor,
     ).where(Debtor.id.in_(ids), Debtor.erased_at.is_(None))
     # PostgreSQL: a concurrent run skips the debtors this one is scoring (SQLite ignores it).
-    debtor_query = debtor_query.with_for_update(skip_locked=skip_locked, of=Debtor)
+    if lock is not None:
+        debtor_query = debtor_query.with_for_update(skip_locked=lock == "skip_locked", of=Debtor)
     debtors = {row.id: row for row in db_session.execute(debtor_query.order_by(Debtor.id))}
     ids = list(debtors)
     if not ids:
