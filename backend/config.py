@@ -227,6 +227,10 @@ class Settings(BaseSettings):
     knowledge_chat_timeout_seconds: float = Field(20.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="where people reach this backend: e-mailed links (web chat, unsubscribe)",
+    )
 
     @field_validator("webchat_rate_limit")
     @classmethod

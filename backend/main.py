@@ -15,11 +15,13 @@ from backend.contacts.views import router as contacts_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_contact_signature, require_service_token
 from backend.exceptions import DomainError, RateLimited
+from backend.gateway.channels.email import router as email_router
 from backend.gateway.channels.telegram_webhook import router as telegram_router
-from backend.gateway.channels.telegram_webhook import telegram_lifespan, webhook_router
+from backend.gateway.channels.telegram_webhook import webhook_router
 from backend.gateway.channels.webchat import STATIC_DIR as CHAT_STATIC_DIR
 from backend.gateway.channels.webchat import router as chat_router
 from backend.gateway.channels.whatsapp import router as whatsapp_router
+from backend.gateway.lifespan import lifespan
 from backend.knowledge.views import router as knowledge_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
 from backend.payments.views import router as payments_router
@@ -38,7 +40,7 @@ def create_app() -> FastAPI:
             "service decides. Every route under /api/v1 needs the service token as a Bearer "
             "token, except the payment provider's webhook, which is signed with its own secret."
         ),
-        lifespan=telegram_lifespan,
+        lifespan=lifespan,
     )
     # The action server's token, and for a contact's routes the gateway's signature of it.
     protected = [Depends(require_service_token), Depends(require_contact_signature)]
@@ -57,6 +59,8 @@ def create_app() -> FastAPI:
     app.include_router(webhook_router)
     # Meta calls the WhatsApp webhook; it authenticates with its own signature.
     app.include_router(whatsapp_router)
+    # Unsubscribe links from e-mails: signed, followed from the person's mailbox.
+    app.include_router(email_router)
     app.mount("/chat/static", StaticFiles(directory=CHAT_STATIC_DIR), name="chat-static")
     app.add_middleware(BodySizeLimit)
     # One per app, so that each app (and each test) counts from zero.

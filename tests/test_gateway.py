@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -86,13 +85,17 @@ def rasa() -> Iterator[FakeRasa]:
 
 
 @pytest.fixture
-def chat(app, settings, rasa, anonymous_client):
-    """A client without the service token, with the gateway pointed at the fake Rasa."""
+def chat(app, settings, rasa) -> Iterator[TestClient]:
+    """A client without the service token, with the gateway pointed at the fake Rasa.
+
+    The settings are overridden before the app starts: its lifespan opens the one Rasa client.
+    """
     overridden = settings.model_copy(
         update={"rasa_url": rasa.url, "rasa_timeout_seconds": TIMEOUT_SECONDS}
     )
     app.dependency_overrides[get_settings] = lambda: overridden
-    return anonymous_client
+    with TestClient(app) as client:
+        yield client
 
 
 def say(chat, text, *, session=SESSION, language=None):
@@ -278,11 +281,10 @@ def test_the_language_of_a_known_debtor_comes_before_the_browser_hint(chat, rasa
 # --- Rasa unavailable -------------------------------------------------------------------
 
 
-def refused_url() -> tuple[socket.socket, str]:
-    """A port that is bound but not listening: connecting to it is refused."""
-    bound = socket.socket()
-    bound.bind(("127.0.0.1", 0))
-    return bound, f"http://127.0.0.1:{bound.getsockname()[1]}"
+def stop(rasa: FakeRasa) -> None:
+    """Stop the fake Rasa: its port then refuses every connection."""
+    rasa.server.shutdown()
+    rasa.server.server_close()
 
 
 @pytest.mark.parametrize("failure", ["refused", "slow", "error", "garbage"])
@@ -290,16 +292,12 @@ def test_when_rasa_fails_the_visitor_gets_one_apology_and_the_message_is_kept(
     failure, app, settings, chat, rasa, db_session
 ):
     if failure == "refused":
-        bound, url = refused_url()
-        overridden = settings.model_copy(update={"rasa_url": url})
-        app.dependency_overrides[get_settings] = lambda: overridden
+        stop(rasa)
     else:
         rasa.mode = failure
 
     response = say(chat, "cuánto debo")
 
-    if failure == "refused":
-        bound.close()
     assert response.status_code == 200
     [apology] = response.json()["messages"]
     assert apology["text"]
@@ -313,17 +311,14 @@ def test_when_rasa_fails_the_visitor_gets_one_apology_and_the_message_is_kept(
     assert [event for event, _, _ in logged].count("message.sent") == 0
 
 
-def test_the_apology_is_in_the_conversation_language(app, settings, chat, db_session):
-    bound, url = refused_url()
-    overridden = settings.model_copy(update={"rasa_url": url})
-    app.dependency_overrides[get_settings] = lambda: overridden
+def test_the_apology_is_in_the_conversation_language(chat, rasa, db_session):
+    stop(rasa)
 
     apologies = {}
     for language in ("pt_BR", "es", "it", "en"):
         session = chat.post("/chat/api/sessions").json()["session_id"]
         response = say(chat, "12", session=session, language=language)
         apologies[language] = response.json()["messages"][0]["text"]
-    bound.close()
 
     assert all(apologies.values())
     assert len(set(apologies.values())) == 4
@@ -442,8 +437,7 @@ def test_the_chat_opens_with_the_assistants_greeting_in_the_browsers_language(ch
 @pytest.fixture
 def rasa_down(rasa):
     """The fake Rasa stopped: its port refuses every connection."""
-    rasa.server.shutdown()
-    rasa.server.server_close()
+    stop(rasa)
     return rasa
 
 

@@ -139,7 +139,7 @@ class Telegram:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.application = client.app.state.telegram
+        self.application = client.app.state.gateway.telegram
         self.next_update_id = 1000
 
     def post(self, body, *, secret: str | None = SECRET, raw: bytes | None = None):
@@ -183,7 +183,7 @@ def telegram(app, settings, rasa, bot_api) -> Iterator[Telegram]:
     with TestClient(app, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
         client.event_hooks = {"request": [signing_contacts(overridden)], "response": []}
         # One message a second per chat is tested on its own; here it would only slow tests.
-        client.app.state.telegram.bot_data["deps"].pacer = ChatPacer(0.0)
+        client.app.state.gateway.telegram.bot_data["deps"].pacer = ChatPacer(0.0)
         yield Telegram(client)
 
 

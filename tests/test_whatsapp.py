@@ -5,19 +5,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import Iterator
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 
 import anyio
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.config import get_settings
 from backend.contacts.models import ChannelContact
 from backend.enums import Channel, Language
 from backend.gateway.channels import whatsapp_api as whatsapp
-from backend.gateway.channels.whatsapp import send_to_contact
+from backend.gateway.channels.base import (
+    OutboundText,
+    PermanentSendError,
+    Recipient,
+    TemplateCall,
+    TransientSendError,
+)
+from backend.gateway.channels.whatsapp import WhatsAppAdapter
+from backend.gateway.models import OutboundChannel
 from backend.gateway.rasa_client import BotMessage, Button
 from backend.interactions.models import Interaction
 from backend.interactions.service import read_text
@@ -41,6 +50,7 @@ class FakeGraph:
     def __init__(self) -> None:
         self.sent: list[dict] = []
         self.fail = False
+        self.error: tuple[int, int] | None = None  # answer (HTTP status, Meta's error code)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +64,12 @@ class FakeGraph:
                         "json": payload,
                     }
                 )
-                if fake.fail:
+                if fake.error is not None:
+                    status, code = fake.error
+                    answer = {
+                        "error": {"code": code, "message": "refused", "type": "OAuthException"}
+                    }
+                elif fake.fail:
                     status, answer = 500, {"error": {"code": 131000, "message": "boom"}}
                 else:
                     status, answer = (
@@ -116,10 +131,11 @@ def wa_settings(settings, graph, rasa):
 
 
 @pytest.fixture
-def meta(app, wa_settings, anonymous_client):
-    """A client without the service token: Meta calling the webhook."""
+def meta(app, wa_settings) -> Iterator[TestClient]:
+    """A client without the service token: Meta calling the webhook (once the app started)."""
     app.dependency_overrides[get_settings] = lambda: wa_settings
-    return anonymous_client
+    with TestClient(app) as client:
+        yield client
 
 
 @pytest.fixture
@@ -469,86 +485,104 @@ def test_statuses_are_logged_once_each(meta, contact, db_session):
     }
 
 
-# --- messages the business starts ---------------------------------------------------------
+# --- messages the assistant starts: the outbound adapter ----------------------------------
 
 
-def send(db_session, contact, wa_settings, clock, **kwargs) -> str:
+def recipient(language: str = "pt_BR") -> Recipient:
+    return Recipient(
+        channel=OutboundChannel.WHATSAPP, address=WA_ID, contact_id=None, language=language
+    )
+
+
+def send_out(settings, message: OutboundText, to: Recipient | None = None) -> str:
     async def go() -> str:
-        async with whatsapp.GraphClient(settings=wa_settings) as client:
-            return await send_to_contact(
-                db_session=db_session,
-                contact=contact,
-                text="Lembrete: sua parcela vence amanhã.",
-                graph=client,
-                settings=wa_settings,
-                now=clock.fixed,
-                **kwargs,
-            )
+        adapter = WhatsAppAdapter(settings)
+        try:
+            return await adapter.send(to or recipient(), message)
+        finally:
+            await adapter.aclose()
 
     return anyio.run(go)
 
 
-def test_inside_the_24_hour_window_send_to_contact_sends_free_text(
-    db_session, contact, wa_settings, graph, clock
-):
-    contact.last_inbound_at = clock.fixed - timedelta(hours=23, minutes=59)
-    db_session.commit()
+REMINDER = OutboundText(
+    text="Lembrete: sua parcela vence amanhã.",
+    buttons=[Button(title="Parcelar", payload="/request_payment_plan")],
+)
 
-    wamid = send(db_session, contact, wa_settings, clock)
+
+def test_the_adapter_sends_free_text_with_its_buttons(wa_settings, graph):
+    wamid = send_out(wa_settings, REMINDER)
 
     [sent] = graph.messages
-    assert sent["type"] == "text"
-    assert sent["text"]["body"] == "Lembrete: sua parcela vence amanhã."
-    logged = interactions(db_session)[-1]
-    assert (
-        logged.event,
-        read_text(db_session=db_session, interaction=logged),
-        logged.data["wamid"],
-    ) == ("message.sent", sent["text"]["body"], wamid)
+    assert sent["to"] == WA_ID
+    assert sent["type"] == "interactive"
+    assert sent["interactive"]["body"] == {"text": "Lembrete: sua parcela vence amanhã."}
+    [button] = sent["interactive"]["action"]["buttons"]
+    assert button["reply"] == {"id": "/request_payment_plan", "title": "Parcelar"}
+    assert wamid == "wamid.X1"
 
 
-@pytest.mark.parametrize("last_inbound", [None, timedelta(hours=24), timedelta(days=3)])
-def test_outside_the_24_hour_window_send_to_contact_sends_the_template(
-    db_session, contact, wa_settings, graph, clock, last_inbound
-):
-    contact.last_inbound_at = clock.fixed - last_inbound if last_inbound else None
-    db_session.commit()
+@pytest.mark.parametrize("name", ["", "lembrete_pagamento"])
+def test_outside_the_24_hour_window_the_adapter_sends_the_template(wa_settings, graph, name):
+    template = TemplateCall(name=name, language_code="pt_BR" if name else "", parameters=["Ana"])
 
-    wamid = send(db_session, contact, wa_settings, clock, template_parameters=["Aurora Crédito"])
+    send_out(wa_settings, OutboundText(text="not sent", template=template))
 
     [sent] = graph.messages
     assert sent["type"] == "template"
     assert sent["template"] == {
         "name": "lembrete_pagamento",
         "language": {"code": "pt_BR"},
-        "components": [
-            {"type": "body", "parameters": [{"type": "text", "text": "Aurora Crédito"}]}
-        ],
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}],
     }
-    logged = interactions(db_session)[-1]
-    assert logged.sealed_text is None  # the free text was not sent
-    assert logged.data == {
-        "template": "lembrete_pagamento",
-        "language_code": "pt_BR",
-        "parameters": ["Aurora Crédito"],
-        "wamid": wamid,
-    }
+    assert "not sent" not in json.dumps(sent)
 
 
-def test_send_to_contact_refuses_without_a_template_or_after_stop(
-    db_session, contact, wa_settings, graph, clock
-):
-    contact.language = Language.IT  # no Italian template configured
-    db_session.commit()
-    with pytest.raises(whatsapp.TemplateUnavailable):
-        send(db_session, contact, wa_settings, clock)
+def test_without_a_template_for_the_language_the_adapter_refuses_for_good(wa_settings, graph):
+    with pytest.raises(PermanentSendError) as refused:
+        send_out(wa_settings, OutboundText(text="x", template=TemplateCall()), recipient("it"))
 
-    contact.last_inbound_at = clock.fixed
-    contact.opted_out_at = clock.fixed
-    db_session.commit()
-    with pytest.raises(whatsapp.ContactOptedOut):
-        send(db_session, contact, wa_settings, clock)
+    assert refused.value.reason == "no_template"
     assert graph.sent == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error", "reason"),
+    [
+        (429, 130429, TransientSendError, "provider_busy"),
+        (500, 131000, TransientSendError, "provider_busy"),
+        (503, 131016, TransientSendError, "provider_busy"),
+        (400, 131056, TransientSendError, "rate_limited"),
+        (400, 131026, PermanentSendError, "undeliverable"),
+        (400, 131047, PermanentSendError, "outside_service_window"),
+        (400, 100, PermanentSendError, "refused"),
+    ],
+)
+def test_graph_api_refusals_are_transient_or_permanent(
+    wa_settings, graph, status, code, error, reason
+):
+    graph.error = (status, code)
+
+    with pytest.raises(error) as failed:
+        send_out(wa_settings, REMINDER)
+
+    assert failed.value.reason == reason
+    assert WA_ID not in str(failed.value)  # no personal data in what is recorded
+
+
+def test_an_unreachable_graph_api_is_transient_and_an_unconfigured_channel_permanent(
+    wa_settings, settings
+):
+    with socket.socket() as bound:  # bound, not listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        with pytest.raises(TransientSendError, match="unreachable"):
+            send_out(wa_settings.model_copy(update={"whatsapp_graph_base_url": closed}), REMINDER)
+
+    assert not WhatsAppAdapter(settings).available()
+    with pytest.raises(PermanentSendError, match="not_configured"):
+        send_out(settings, REMINDER)
 
 
 # --- payload rules ------------------------------------------------------------------------

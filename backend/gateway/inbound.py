@@ -1,4 +1,4 @@
-"""The conversation gateway: every inbound message is logged, given a language and sent to Rasa.
+"""The inbound path: every message a person writes is logged, given a language and answered.
 
 Channels (web chat, Telegram, WhatsApp) call `handle_inbound` and show what it returns. A
 message that is only an opt-out or opt-in keyword (`keywords.py`) is answered here and never
@@ -7,29 +7,37 @@ database work runs in plain synchronous functions on a worker thread, and the in
 is committed *before* Rasa is asked: the message is kept even if Rasa fails, and no
 transaction stays open while Rasa runs actions that write through the backend API (on SQLite
 an open write transaction would block them until the call timed out).
+
+A message that answers a reminder (the assistant wrote first, `record_outbound`) first tells
+Rasa which debt and which reminder it answers, as the external event `/EXTERNAL_reminder{...}`
+(the mechanism of Rasa's trigger_intent), so "sim, quero parcelar" continues with that debt.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
+from backend.debts.models import Debt
 from backend.enums import Actor, Channel, Language
 from backend.exceptions import InvalidRequest
 from backend.gateway import keywords, opt_out
 from backend.gateway.keywords import Keyword, KeywordMatch
-from backend.gateway.language import detect_language
-from backend.gateway.rasa_client import AssistantUnavailable, BotMessage, RasaClient
+from backend.gateway.language import conversation_language, detect_language
+from backend.gateway.models import MessageKind, OutboxMessage, OutboxStatus
+from backend.gateway.rasa_client import AssistantUnavailable, BotMessage, Button, RasaClient
 from backend.gateway.verification_answers import (
     ASKS,
     MASK,
@@ -40,6 +48,9 @@ from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
 from locales import translate
 
+if TYPE_CHECKING:
+    from backend.gateway.channels.base import Recipient
+
 log = logging.getLogger(__name__)
 
 RECEIVED = "message.received"
@@ -47,8 +58,24 @@ SENT = "message.sent"
 UNAVAILABLE = "assistant.unavailable"
 # A bot turn longer than this many messages is not expected; it only bounds the lookup.
 _LAST_TURN_LIMIT = 20
+# How many of a contact's latest messages the assistant started are searched for one outbox id.
+_OUTBOUND_LOOKBACK = 50
+REMINDER_EVENT = "EXTERNAL_reminder"
 # Leading slashes (and the blanks before them) that would make Rasa read an intent shortcut.
 _SHORTCUT_PREFIX = re.compile(r"^[\s/]+")
+
+
+@dataclass(frozen=True)
+class ReminderContext:
+    """The reminder a message answers: which debt, and what kind of message it was."""
+
+    debt_reference: str
+    kind: str
+
+    def event_text(self) -> str:
+        """The external event Rasa reads as the intent `EXTERNAL_reminder` with two entities."""
+        entities = {"debt_reference": self.debt_reference, "reminder_kind": self.kind}
+        return f"/{REMINDER_EVENT}{json.dumps(entities, ensure_ascii=False)}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,7 @@ class _Received:
     language: Language | None
     forwarded_text: str
     metadata: dict[str, Any]
+    reminder: ReminderContext | None
 
 
 def end_conversation(
@@ -134,11 +162,34 @@ async def handle_inbound(
     # Only for the backend's verification guards (counted per address, stored as a keyed
     # hash); the action server passes it on and nothing logs it.
     metadata = {**received.metadata, "client_address": client_address}
+    # Who answers: the bot. When a person of the staff owns the conversation (a later issue),
+    # this is the one place that routes the message to them instead of to Rasa.
+    return await _answer_with_rasa(
+        db_session=db_session,
+        rasa=rasa,
+        sender_id=f"{channel.value}:{external_id}",
+        received=received,
+        metadata=metadata,
+    )
+
+
+async def _answer_with_rasa(
+    *,
+    db_session: Session,
+    rasa: RasaClient,
+    sender_id: str,
+    received: _Received,
+    metadata: dict[str, Any],
+) -> list[BotMessage]:
     try:
+        if received.reminder is not None:
+            # Sets the debt and the reminder as the conversation's context; what Rasa says
+            # to the event itself is not shown: the person's message is answered next.
+            await rasa.send(
+                sender_id=sender_id, text=received.reminder.event_text(), metadata=metadata
+            )
         replies = await rasa.send(
-            sender_id=f"{channel.value}:{external_id}",
-            text=received.forwarded_text,
-            metadata=metadata,
+            sender_id=sender_id, text=received.forwarded_text, metadata=metadata
         )
     except AssistantUnavailable as exc:
         log.warning("assistant unavailable for contact %s: %s", received.contact.id, exc)
@@ -188,7 +239,7 @@ def _answer_keyword(
         contacts.opt_out_everywhere(db_session=db_session, contact=contact, now=now)
     else:
         contacts.opt_out(db_session=db_session, contact=contact, now=now)
-    language = keyword.language(_known_language(contact), language_hint)
+    language = keyword.language(conversation_language(contact), language_hint)
     replies = opt_out.confirmation(
         keyword.keyword, language, bound_to_debtor=contact.debtor_id is not None
     )
@@ -211,6 +262,8 @@ def _receive(
     last_turn = _last_bot_turn(db_session=db_session, contact=contact)
     is_payload = text in _payloads(last_turn)
     forwarded = text if is_payload else _SHORTCUT_PREFIX.sub("", text, count=1)
+    # Before `last_inbound_at` moves: a reminder counts when sent after the last message.
+    reminder = _reminder_answered(db_session=db_session, contact=contact, last_turn=last_turn)
     contact.last_inbound_at = now
     # An answer to a verification question is never logged as typed (verification_answers.py).
     masked = not is_payload and any(data.get(ASKS) == VERIFICATION for data in last_turn)
@@ -223,11 +276,11 @@ def _receive(
         text=MASK if masked else text,
         data={"masked": VERIFICATION} if masked else None,
     )
-    known = _known_language(contact) or language_hint
+    known = conversation_language(contact, language_hint)
     detected = None if is_payload else detect_language(text, known=known)
     if detected is not None and detected != contact.language:
         contacts.set_language(db_session=db_session, contact=contact, language=detected)
-    language = detected or _known_language(contact) or language_hint
+    language = conversation_language(contact, language_hint)
     db_session.commit()
     metadata = {
         "channel": channel.value,
@@ -236,15 +289,132 @@ def _receive(
         "detected_language": detected.value if detected else None,
         "debtor_known": contact.debtor_id is not None,
     }
-    return _Received(contact, language, forwarded, metadata)
+    return _Received(contact, language, forwarded, metadata, reminder)
 
 
-def _known_language(contact: ChannelContact) -> Language | None:
-    # Before the browser's hint: the hint comes with every message, while the stored language
-    # is what this conversation was last detected in (or what the person chose).
-    if contact.language is not None:
-        return contact.language
-    return contact.debtor.preferred_language if contact.debtor is not None else None
+def _reminder_answered(
+    *, db_session: Session, contact: ChannelContact, last_turn: list[dict[str, Any]]
+) -> ReminderContext | None:
+    """The latest reminder about a debt the assistant sent this contact since it last wrote.
+
+    Either recorded in the bot's last turn (`record_outbound`, also the web chat opened from an
+    e-mail's link), or an outbox message sent to this contact after its last message.
+    """
+    recorded = [data["outbox_id"] for data in last_turn if data.get("outbox_id")]
+    conditions = []
+    if recorded:
+        conditions.append(OutboxMessage.id.in_(recorded))
+    if contact.debtor_id is not None:  # the outbox only sends to contacts of known debtors
+        sent_here = and_(
+            OutboxMessage.debtor_id == contact.debtor_id,
+            OutboxMessage.contact_id == contact.id,
+            OutboxMessage.status == OutboxStatus.SENT,
+        )
+        if contact.last_inbound_at is not None:
+            sent_here = and_(sent_here, OutboxMessage.sent_at > contact.last_inbound_at)
+        conditions.append(sent_here)
+    if not conditions:
+        return None
+    query = (
+        select(Debt.reference, OutboxMessage.kind)
+        .join(Debt, Debt.id == OutboxMessage.debt_id)
+        .where(or_(*conditions))
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    found = db_session.execute(query).first()
+    if found is None:
+        return None
+    reference, kind = found
+    return ReminderContext(debt_reference=reference, kind=MessageKind(kind).value)
+
+
+def record_outbound(
+    db_session: Session,
+    contact: ChannelContact | None = None,
+    text: str | None = None,
+    buttons: Iterable[Button | dict[str, str]] = (),
+    kind: MessageKind | str | None = None,
+    outbox_id: int | None = None,
+    *,
+    message: OutboxMessage | None = None,
+    recipient: Recipient | None = None,
+    rendered: Any = None,
+    provider_message_id: str | None = None,
+    now: datetime | None = None,
+) -> Interaction:
+    """Log a message the assistant started (a reminder) as this contact's conversation turn.
+
+    Called after a successful send: on a conversation channel the message's buttons become the
+    payloads a reply may send (`offered_payloads`), and the contact's next message is read as
+    an answer to it. Recorded once per outbox message and contact (the web chat's adapter
+    records when it delivers; a second call returns that entry). An e-mail, which has no
+    contact, is logged for the debtor. Flushes, does not commit.
+
+    Two forms: `(db_session, contact, text, buttons, kind, outbox_id)`, or the sender's
+    `(db_session, message=, recipient=, rendered=, provider_message_id=, now=)`, which takes
+    all of that from the outbox row, the recipient and the rendered message.
+    """
+    data: dict[str, Any] = {}
+    debtor_id = None
+    if message is not None:
+        outbox_id, kind = message.id, message.kind
+        debtor_id = message.debtor_id
+        if recipient is not None and recipient.contact_id is not None:
+            contact = db_session.get(ChannelContact, recipient.contact_id)
+        if rendered is not None:
+            text, buttons = rendered.text, rendered.buttons
+        if recipient is not None and contact is None:
+            data["channel"] = recipient.channel.value
+    if provider_message_id is not None:
+        data["provider_message_id"] = provider_message_id
+    if outbox_id is not None and contact is not None:
+        already = _recorded_outbound(db_session=db_session, contact=contact, outbox_id=outbox_id)
+        if already is not None:
+            return already
+    outbox = message
+    if outbox is None and outbox_id is not None:
+        outbox = db_session.get(OutboxMessage, outbox_id)
+    interaction = record(
+        db_session=db_session,
+        event=SENT,
+        actor=Actor.SYSTEM,
+        direction=Direction.OUTBOUND,
+        contact=contact,
+        debtor_id=debtor_id if contact is None else None,
+        debt_id=outbox.debt_id if outbox is not None else None,
+        text=text,
+        data={
+            "buttons": [
+                b.model_dump() if isinstance(b, Button) else Button(**dict(b)).model_dump()
+                for b in buttons
+            ],
+            "kind": kind.value if isinstance(kind, MessageKind) else kind,
+            "outbox_id": outbox_id,
+            **data,
+        },
+    )
+    db_session.flush()
+    return interaction
+
+
+def _recorded_outbound(
+    *, db_session: Session, contact: ChannelContact, outbox_id: int
+) -> Interaction | None:
+    query = (
+        select(Interaction)
+        .where(
+            Interaction.contact_id == contact.id,
+            Interaction.event == SENT,
+            Interaction.actor == Actor.SYSTEM,
+        )
+        .order_by(Interaction.id.desc())
+        .limit(_OUTBOUND_LOOKBACK)
+    )
+    return next(
+        (i for i in db_session.scalars(query) if (i.data or {}).get("outbox_id") == outbox_id),
+        None,
+    )
 
 
 def offered_payloads(*, db_session: Session, contact: ChannelContact) -> set[str]:

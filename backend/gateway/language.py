@@ -1,4 +1,9 @@
-"""Which of the supported languages a message is written in, when that can be told.
+"""The one place that decides a conversation's language, and detects a message's.
+
+`conversation_language` is what every channel answers in: what the conversation was last
+detected in (or what the person chose), else the debtor's preferred language, else the
+channel's hint (the browser's or Telegram's language). `detect_language` says which of the
+supported languages a message is written in, when that can be told.
 
 Short replies ("12", "sim", "ok", "R$ 150") say nothing reliable about the language, so they
 yield None and the conversation keeps the language it had. What is already known (the language
@@ -15,6 +20,7 @@ from functools import cache
 from lingua import Language as LinguaLanguage
 from lingua import LanguageDetector, LanguageDetectorBuilder
 
+from backend.contacts.models import ChannelContact
 from backend.enums import Language
 
 MIN_CONFIDENCE = 0.6
@@ -39,6 +45,21 @@ _WORD = re.compile(r"[^\W\d_]+")  # a run of letters in any script
 def _detector() -> LanguageDetector:
     # Built on first use: loading the language models takes a moment and some memory.
     return LanguageDetectorBuilder.from_languages(*_LANGUAGES).build()
+
+
+def conversation_language(
+    contact: ChannelContact, hint: Language | None = None
+) -> Language | None:
+    """The language to answer this contact in; None when nothing is known (the caller's default).
+
+    The stored language comes before the hint: the hint comes with every message, while the
+    stored language is what this conversation was last detected in (or what the person chose).
+    """
+    if contact.language is not None:
+        return contact.language
+    if contact.debtor is not None and contact.debtor.preferred_language is not None:
+        return contact.debtor.preferred_language
+    return hint
 
 
 def detect_language(text: str, *, known: Language | None = None) -> Language | None:

@@ -38,8 +38,18 @@ def is_configured(settings: Settings) -> bool:
     return bool(settings.smtp_host)
 
 
-def send_email(*, settings: Settings, to: str, subject: str, body: str) -> str:
-    """Hand one plain-text message to the SMTP server; returns its Message-ID."""
+def send_email(
+    *,
+    settings: Settings,
+    to: str,
+    subject: str,
+    body: str,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """Hand one plain-text message to the SMTP server; returns its Message-ID.
+
+    `headers` are added as they are (List-Unsubscribe for reminders).
+    """
     if not is_configured(settings):
         raise EmailNotSent("no SMTP server configured (ACORDO_SMTP_HOST)")
     message = EmailMessage()
@@ -47,6 +57,8 @@ def send_email(*, settings: Settings, to: str, subject: str, body: str) -> str:
     message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain=_sender_domain(settings.smtp_from))
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     try:
         with _connect(settings) as smtp:

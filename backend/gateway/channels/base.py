@@ -4,6 +4,11 @@ The sender (`backend/gateway/sender.py`) decides *whether* and *where* a message
 compliance gate, the channel order); an adapter only knows *how* to put it on its channel, and
 says how it failed: `TransientSendError` is retried later with backoff, `PermanentSendError`
 makes the sender try the next allowed channel. Both carry no personal data in their messages.
+
+After a successful send on a conversation channel (Telegram, WhatsApp, web chat) the sender
+calls `backend.gateway.inbound.record_outbound(...)` so that the reply continues in the bot;
+the web chat's adapter has already recorded it when it returns (the call is then a no-op).
+`build_adapters(settings)` in this package gives one adapter per channel.
 """
 
 from __future__ import annotations
@@ -23,15 +28,21 @@ class Recipient:
     # The channel contact it belongs to; None for e-mail, which has no conversation.
     contact_id: int | None
     language: str  # a catalog language (locales.LANGUAGES)
+    # The debtor written to: e-mail signs its unsubscribe link with it.
+    debtor_id: int | None = None
 
 
 @dataclass(frozen=True)
 class TemplateCall:
-    """An approved WhatsApp template, the only kind allowed outside the 24-hour window."""
+    """An approved WhatsApp template, the only kind allowed outside the 24-hour window.
 
-    name: str
-    language_code: str
-    parameters: list[str]
+    Leave `name` empty for the template configured for the recipient's language
+    (`ACORDO_WHATSAPP_TEMPLATES`); no template configured is a `PermanentSendError`.
+    """
+
+    name: str = ""
+    language_code: str = ""
+    parameters: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,9 @@ class OutboundText:
     subject: str | None = None  # e-mail only
     # Set when the gate allows only a template on WhatsApp; `text` is then not sent there.
     template: TemplateCall | None = None
+    # The outbox message it comes from, and its kind: recorded with the message.
+    outbox_id: int | None = None
+    kind: str | None = None
 
 
 class SendError(Exception):

@@ -1,11 +1,14 @@
-"""The Telegram channel: python-telegram-bot handlers that pass private chats to the gateway.
+"""The Telegram channel: the bot's handlers for private chats, and the outbound adapter.
 
 The same `Application` serves webhook mode (built with `.updater(None)`; the FastAPI route in
-`telegram_views` puts updates on its queue) and polling mode (`telegram_polling`). The chat id
+`telegram_webhook` puts updates on its queue) and polling mode (`telegram_polling`). The chat id
 is the sender id the gateway sees. Rasa owns the dialogue, so there is no ConversationHandler:
 text and button presses go to `handle_inbound`, and what it returns is sent back with inline
 keyboards. Sending respects Telegram's limits: about 30 messages a second overall and
 `retry_after` on HTTP 429 (`AIORateLimiter`), and one message a second to one chat (`ChatPacer`).
+`TelegramAdapter` sends through the running bot when there is one (same limits, same pacer),
+else through its own `ExtBot` (the sender process); Telegram's refusals become the outbound
+path's `TransientSendError` or `PermanentSendError`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from functools import partial
 
 from anyio import to_thread
 from sqlalchemy.orm import Session
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -30,10 +34,12 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from backend.config import Settings
 from backend.contacts import service as contacts
@@ -42,7 +48,15 @@ from backend.debtors.models import Debtor
 from backend.enums import Actor, Channel, Language
 from backend.gateway import inbound as gateway
 from backend.gateway import link_tokens
+from backend.gateway.channels.base import (
+    OutboundText,
+    PermanentSendError,
+    Recipient,
+    TransientSendError,
+)
 from backend.gateway.dedup import first_delivery
+from backend.gateway.language import conversation_language
+from backend.gateway.models import OutboundChannel
 from backend.gateway.rasa_client import BotMessage, Button, RasaClient
 from backend.interactions.models import Direction
 from backend.interactions.service import record
@@ -62,16 +76,11 @@ LINKED = N_(
     "Your Telegram chat is now linked to your account. Before I show any debt details, I will "
     "still ask you to confirm who you are."
 )
-LINK_REFUSED = {
-    "forged": N_("This link is not valid. Please ask us for a new one."),
-    "expired": N_("This link has expired. Please ask us for a new one."),
-    "used": N_("This link was already used. Please ask us for a new one."),
-    "bound_elsewhere": N_(
-        "This chat is already linked to another account. Please contact our team."
-    ),
-}
+LINK_REFUSED = link_tokens.REFUSALS
 TEXT_ONLY = N_("Sorry, I can only read text.")
 TOO_LONG = N_("Your message is too long: please keep it under {limit} characters.")
+# Each call to the Bot API from the outbound adapter gives up after this long.
+SEND_TIMEOUT_SECONDS = 10.0
 
 
 class ChatPacer:
@@ -104,6 +113,7 @@ class TelegramDeps:
     now: Callable[[], datetime]
     pacer: ChatPacer
     rasa: RasaClient | None = field(default=None)
+    owns_rasa: bool = False  # polling mode opens its own client; the app lends its one
 
 
 def build_application(
@@ -113,8 +123,12 @@ def build_application(
     now: Callable[[], datetime],
     polling: bool = False,
     per_chat_interval: float = 1.0,
+    rasa: RasaClient | None = None,
 ) -> Application:
-    """The bot: webhook mode unless `polling`; `telegram_api_base_url` picks the Bot API."""
+    """The bot: webhook mode unless `polling`; `telegram_api_base_url` picks the Bot API.
+
+    `rasa` is the app's client; without one (polling mode) the bot opens and closes its own.
+    """
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token)
@@ -127,7 +141,11 @@ def build_application(
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["deps"] = TelegramDeps(
-        settings=settings, open_session=open_session, now=now, pacer=ChatPacer(per_chat_interval)
+        settings=settings,
+        open_session=open_session,
+        now=now,
+        pacer=ChatPacer(per_chat_interval),
+        rasa=rasa,
     )
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(Update, skip_duplicates), group=-1)
@@ -152,13 +170,15 @@ async def register_webhook(*, application: Application, url: str) -> None:
 
 async def _open_clients(application: Application) -> None:
     deps: TelegramDeps = application.bot_data["deps"]
-    deps.rasa = RasaClient.from_settings(deps.settings)
+    if deps.rasa is None:
+        deps.rasa, deps.owns_rasa = RasaClient.from_settings(deps.settings), True
 
 
 async def _close_clients(application: Application) -> None:
     deps: TelegramDeps = application.bot_data["deps"]
-    if deps.rasa is not None:
+    if deps.rasa is not None and deps.owns_rasa:
         await deps.rasa.aclose()
+        deps.rasa, deps.owns_rasa = None, False
 
 
 # --- handlers -------------------------------------------------------------------------
@@ -333,14 +353,6 @@ def _contact(db_session: Session, chat_id: str) -> ChannelContact:
     )
 
 
-def _language(contact: ChannelContact, hint: Language | None) -> Language | None:
-    if contact.language is not None:
-        return contact.language
-    if contact.debtor is not None and contact.debtor.preferred_language is not None:
-        return contact.debtor.preferred_language
-    return hint
-
-
 def _record_unsupported(
     deps: TelegramDeps, chat_id: str, kind: str, hint: Language | None
 ) -> Language | None:
@@ -356,7 +368,7 @@ def _record_unsupported(
             data={"kind": kind},
         )
         db_session.commit()
-        return _language(contact, hint)
+        return conversation_language(contact, hint)
 
 
 def _bind(
@@ -386,7 +398,7 @@ def _bind(
                 data={"reason": exc.reason},
             )
             db_session.commit()
-            return exc.reason, _language(contact, hint)
+            return exc.reason, conversation_language(contact, hint)
         contact.debtor_id = link.debtor_id
         contact.linked_at = now  # possession of the chat: knowledge alone verifies it
         db_session.flush()
@@ -394,7 +406,7 @@ def _bind(
         record(db_session=db_session, event="telegram.linked", actor=Actor.DEBTOR, contact=contact)
         db_session.commit()
         log.info("telegram contact %s bound to debtor %s", contact.id, link.debtor_id)
-        return None, _language(contact, hint)
+        return None, conversation_language(contact, hint)
 
 
 def _resolve_payload(deps: TelegramDeps, chat_id: str, data: str) -> str:
@@ -409,3 +421,89 @@ def _resolve_payload(deps: TelegramDeps, chat_id: str, data: str) -> str:
         if _digest(payload) == data[1:]:
             return payload
     return data
+
+
+# --- the outbound adapter ---------------------------------------------------------------
+
+
+class TelegramAdapter:
+    """Sends the messages the assistant starts to a Telegram chat (`Recipient.address`)."""
+
+    channel = OutboundChannel.TELEGRAM
+
+    def __init__(self, settings: Settings, *, application: Application | None = None) -> None:
+        """Sends through `application`'s bot and pacer when given (the app), else its own."""
+        self._settings = settings
+        self._bot: Bot | None = application.bot if application is not None else None
+        self._pacer = application.bot_data["deps"].pacer if application is not None else None
+        self._owns_bot = application is None
+        self._started = application is not None
+
+    def available(self) -> bool:
+        return bool(self._settings.telegram_bot_token)
+
+    async def send(self, recipient: Recipient, message: OutboundText) -> str:
+        """Send the text with its buttons as an inline keyboard; the message id is returned."""
+        if not self.available():
+            raise PermanentSendError("not_configured", "no Telegram bot token")
+        try:
+            chat_id = int(recipient.address)
+        except ValueError as exc:
+            raise PermanentSendError("bad_address", "a Telegram chat id is a number") from exc
+        try:
+            bot = await self._ready_bot()
+            await self._pacer.wait(chat_id)
+            sent = await bot.send_message(
+                chat_id=chat_id,
+                text=message.text or _KEYBOARD_ONLY_TEXT,
+                reply_markup=keyboard(message.buttons),
+                read_timeout=SEND_TIMEOUT_SECONDS,
+                write_timeout=SEND_TIMEOUT_SECONDS,
+                connect_timeout=SEND_TIMEOUT_SECONDS,
+                pool_timeout=SEND_TIMEOUT_SECONDS,
+            )
+        except TelegramError as exc:
+            raise send_error(exc) from exc
+        return str(sent.message_id)
+
+    async def _ready_bot(self) -> Bot:
+        if self._bot is None:
+            timeout = SEND_TIMEOUT_SECONDS
+            self._bot = ExtBot(
+                token=self._settings.telegram_bot_token,
+                base_url=self._settings.telegram_api_base_url,
+                request=HTTPXRequest(
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    pool_timeout=timeout,
+                ),
+                # Retrying is the sender's job (with backoff): a 429 comes back at once.
+                rate_limiter=AIORateLimiter(
+                    overall_max_rate=30, overall_time_period=1, max_retries=0
+                ),
+            )
+            self._pacer = ChatPacer(1.0)
+        if not self._started:
+            await self._bot.initialize()
+            self._started = True
+        return self._bot
+
+    async def aclose(self) -> None:
+        if self._owns_bot and self._bot is not None and self._started:
+            await self._bot.shutdown()
+            self._started = False
+
+
+def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError:
+    """What a Bot API failure means for the outbound path: retry later, or try another channel."""
+    if isinstance(exc, RetryAfter):
+        seconds = exc._retry_after.total_seconds()  # the property warns: deprecated as a number
+        return TransientSendError("rate_limited", retry_after=seconds)
+    if isinstance(exc, Forbidden):  # the person blocked the bot, or never started it
+        return PermanentSendError("blocked", exc.message[:200])
+    if isinstance(exc, BadRequest):  # chat not found, and anything Telegram will never accept
+        return PermanentSendError("refused", exc.message[:200])
+    if isinstance(exc, NetworkError):  # TimedOut too
+        return TransientSendError("unreachable", type(exc).__name__)
+    return TransientSendError("telegram_error", type(exc).__name__)

@@ -3,29 +3,26 @@
 The webhook answers Telegram quickly: it checks the secret header, queues the update on the
 python-telegram-bot `Application` and returns. Anything unreadable is logged and answered
 200, because Telegram keeps redelivering an update until it gets a success. The bot runs only
-when `telegram_bot_token` is set; `telegram_lifespan` starts and stops it with the app.
+when `telegram_bot_token` is set; the app's lifespan (`backend/gateway/lifespan.py`) starts and
+stops it.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel
 from telegram import Update
 
-from backend.config import get_settings
-from backend.db import SessionDep, get_db
-from backend.deps import Now, SettingsDep, VerifiedDep, get_now
+from backend.db import SessionDep
+from backend.deps import Now, SettingsDep, VerifiedDep
 from backend.enums import Actor
 from backend.exceptions import Conflict
 from backend.gateway import link_tokens
-from backend.gateway.channels.telegram import build_application
 from backend.interactions.service import record
 
 log = logging.getLogger(__name__)
@@ -43,45 +40,13 @@ class TelegramLinkRead(BaseModel):
     expires_at: datetime
 
 
-@asynccontextmanager
-async def telegram_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the bot alongside the app when a token is configured.
-
-    Settings, sessions and the clock are resolved through `app.dependency_overrides`, so the
-    bot sees the same configuration as the routes (tests override them there).
-    """
-
-    def resolve(dependency):
-        return app.dependency_overrides.get(dependency, dependency)
-
-    settings = resolve(get_settings)()
-    app.state.telegram = None
-    if not settings.telegram_bot_token:
-        yield
-        return
-    application = build_application(
-        settings=settings, open_session=contextmanager(resolve(get_db)), now=resolve(get_now)
-    )
-    # Only run_polling and run_webhook call post_init and post_shutdown; here we do.
-    async with application:
-        await application.post_init(application)
-        await application.start()
-        app.state.telegram = application
-        try:
-            yield
-        finally:
-            app.state.telegram = None
-            await application.stop()
-            await application.post_shutdown(application)
-
-
 @webhook_router.post("/webhook", include_in_schema=False)
 async def telegram_webhook(
     request: Request,
     settings: SettingsDep,
     secret: Annotated[str | None, Header(alias=SECRET_HEADER)] = None,
 ) -> Response:
-    application = getattr(request.app.state, "telegram", None)
+    application = request.app.state.gateway.telegram
     if application is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Telegram is not configured")
     if not secret:

@@ -1,11 +1,13 @@
-"""What the WhatsApp channel does with a delivery, and messages the business starts.
+"""The WhatsApp channel: Meta's webhook, what is done with a delivery, and the outbound adapter.
 
-Messages go to the conversation gateway like any channel's, and the bot's answer is sent back
-with the Graph API. The gateway logs each bot message as "message.sent" before the channel
-sends it, and the log is append-only, so the id Meta gives a sent message (the wamid) is logged
-right after it as "message.delivery" {interaction_id, wamid}; Meta's reports then arrive as
-"message.status" {wamid, status, errors}. `send_to_contact` (reminders) keeps to the 24-hour
-window and logs the wamid in its own "message.sent".
+Messages go to the inbound path like any channel's, and the bot's answer is sent back with the
+Graph API (the app's one `GraphClient`). The gateway logs each bot message as "message.sent"
+before the channel sends it, and the log is append-only, so the id Meta gives a sent message
+(the wamid) is logged right after it as "message.delivery" {interaction_id, wamid}; Meta's
+reports then arrive as "message.status" {wamid, status, errors}. `WhatsAppAdapter` sends the
+messages the assistant starts: free text within 24 hours of the person's last message, an
+approved template outside it (the compliance gate decides which, `OutboundText.template`).
+How the Cloud API is spoken (signatures, payloads, templates) is in `whatsapp_api`.
 """
 
 from __future__ import annotations
@@ -28,25 +30,31 @@ from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
 from backend.db import SessionDep, session_factory
 from backend.deps import Now, SettingsDep
-from backend.enums import Actor, Channel
+from backend.enums import Actor, Channel, Language
 from backend.gateway import inbound as gateway
 from backend.gateway.channels import whatsapp_api
+from backend.gateway.channels.base import (
+    OutboundText,
+    PermanentSendError,
+    Recipient,
+    TransientSendError,
+)
 from backend.gateway.channels.whatsapp_api import (
     SILENT_TYPES,
-    ContactOptedOut,
     Delivery,
     GraphClient,
     GraphError,
     InboundMessage,
     StatusUpdate,
-    conversation_language,
+    TemplateUnavailable,
     envelope,
-    in_service_window,
     message_payload,
     template_for,
     template_payload,
 )
 from backend.gateway.dedup import first_delivery
+from backend.gateway.language import conversation_language
+from backend.gateway.models import OutboundChannel
 from backend.gateway.rasa_client import BotMessage, RasaClient
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
@@ -64,7 +72,13 @@ router = APIRouter(prefix="/channels/whatsapp", tags=["whatsapp"])
 
 
 async def handle_delivery(
-    *, sessions: sessionmaker[Session], delivery: Delivery, settings: Settings, now: datetime
+    *,
+    sessions: sessionmaker[Session],
+    delivery: Delivery,
+    settings: Settings,
+    rasa: RasaClient,
+    graph: GraphClient,
+    now: datetime,
 ) -> None:
     """Log the statuses, then answer each message seen for the first time; never raises.
 
@@ -74,25 +88,19 @@ async def handle_delivery(
         with sessions() as db_session:
             for status in delivery.statuses:
                 await _in_thread(_record_status, db_session=db_session, status=status)
-            if not delivery.messages:
-                return
-            async with (
-                RasaClient.from_settings(settings) as rasa,
-                GraphClient(settings=settings) as graph,
-            ):
-                for message in delivery.messages:
-                    try:
-                        await _handle_message(
-                            db_session=db_session,
-                            message=message,
-                            settings=settings,
-                            rasa=rasa,
-                            graph=graph,
-                            now=now,
-                        )
-                    except Exception:  # one bad message must not cost the others their answer
-                        log.exception("WhatsApp message %s could not be handled", message.wamid)
-                        db_session.rollback()
+            for message in delivery.messages:
+                try:
+                    await _handle_message(
+                        db_session=db_session,
+                        message=message,
+                        settings=settings,
+                        rasa=rasa,
+                        graph=graph,
+                        now=now,
+                    )
+                except Exception:  # one bad message must not cost the others their answer
+                    log.exception("WhatsApp message %s could not be handled", message.wamid)
+                    db_session.rollback()
     except Exception:
         log.exception("a WhatsApp delivery could not be handled")
 
@@ -172,51 +180,6 @@ async def _answer_unreadable(
         text=text,
         data={"buttons": [], "wamid": wamid},
     )
-
-
-async def send_to_contact(
-    *,
-    db_session: Session,
-    contact: ChannelContact,
-    text: str,
-    graph: GraphClient,
-    settings: Settings,
-    now: datetime,
-    template_parameters: list[str] | None = None,
-) -> str:
-    """Start a message to a WhatsApp contact (a reminder) and return its wamid.
-
-    Within 24 hours of the person's last message `text` is sent as it is. Outside that window
-    WhatsApp accepts only an approved template: the language's template is sent instead, with
-    `template_parameters` filling its body, and `text` is not sent. The caller decides what
-    `text` may say: the contact may not have verified their identity.
-    """
-    if contact.opted_out_at is not None:
-        raise ContactOptedOut(f"contact {contact.id} opted out of WhatsApp")
-    data: dict[str, Any]
-    if in_service_window(contact=contact, now=now):
-        payload = message_payload(
-            to=contact.external_id, message=BotMessage(text=text), choose_prompt="", list_label=""
-        )
-        data, sent_text = {"buttons": []}, text
-    else:
-        name, code = template_for(settings=settings, language=conversation_language(contact))
-        payload = template_payload(
-            to=contact.external_id, name=name, language_code=code, parameters=template_parameters
-        )
-        data = {"template": name, "language_code": code, "parameters": template_parameters or []}
-        sent_text = None
-    data["wamid"] = await graph.send(payload)
-    await _in_thread(
-        _log,
-        db_session=db_session,
-        contact=contact,
-        event=gateway.SENT,
-        actor=Actor.SYSTEM,
-        text=sent_text,
-        data=data,
-    )
-    return data["wamid"]
 
 
 # --- database work, run on a worker thread like the gateway's ----------------------------
@@ -365,9 +328,94 @@ async def receive_webhook(
         raise _refuse(
             status.HTTP_400_BAD_REQUEST, "malformed_payload", "not a WhatsApp webhook payload"
         ) from exc
+    graph = request.app.state.gateway.whatsapp
+    if graph is None:  # configured after the app started: takes a restart
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={"reason_code": "whatsapp_not_configured", "message": "restart to enable"},
+        )
     # The request's session closes with the response; the handling opens its own on one engine.
     sessions = session_factory(db_session.get_bind())
     background.add_task(
-        handle_delivery, sessions=sessions, delivery=delivery, settings=settings, now=now
+        handle_delivery,
+        sessions=sessions,
+        delivery=delivery,
+        settings=settings,
+        rasa=request.app.state.gateway.rasa,
+        graph=graph,
+        now=now,
     )
     return {"status": "received"}
+
+
+# --- the outbound adapter ---------------------------------------------------------------
+
+# Graph API error codes that only ask to wait: throughput, spam and per-pair rate limits, and
+# Meta's own temporary failures (Cloud API docs, "Error codes").
+TRANSIENT_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004})
+
+
+class WhatsAppAdapter:
+    """Sends the messages the assistant starts to a WhatsApp number (`Recipient.address`)."""
+
+    channel = OutboundChannel.WHATSAPP
+
+    def __init__(self, settings: Settings, *, graph: GraphClient | None = None) -> None:
+        """Sends with the app's `graph` client when given, else opens its own on first use."""
+        self._settings = settings
+        self._graph = graph
+        self._owns_graph = graph is None
+
+    def available(self) -> bool:
+        return not whatsapp_api.missing_settings(self._settings)
+
+    async def send(self, recipient: Recipient, message: OutboundText) -> str:
+        """Send the template when one is set, else the text with its buttons; returns the wamid."""
+        if not self.available():
+            raise PermanentSendError("not_configured", "the WhatsApp channel is not configured")
+        if message.template is not None:
+            template = message.template
+            name, code = template.name, template.language_code
+            if not name:
+                try:
+                    name, code = template_for(
+                        settings=self._settings, language=Language(recipient.language)
+                    )
+                except (TemplateUnavailable, ValueError) as exc:
+                    raise PermanentSendError("no_template", str(exc)) from exc
+            payload = template_payload(
+                to=recipient.address, name=name, language_code=code, parameters=template.parameters
+            )
+        else:
+            payload = message_payload(
+                to=recipient.address,
+                message=BotMessage(text=message.text, buttons=message.buttons),
+                choose_prompt=translate(recipient.language, "Please choose an option."),
+                list_label=translate(recipient.language, "Options"),
+            )
+        if self._graph is None:
+            self._graph = GraphClient(settings=self._settings)
+        try:
+            return await self._graph.send(payload)
+        except GraphError as exc:
+            raise send_error(exc) from exc
+
+    async def aclose(self) -> None:
+        if self._owns_graph and self._graph is not None:
+            await self._graph.aclose()
+            self._graph = None
+
+
+def send_error(exc: GraphError) -> TransientSendError | PermanentSendError:
+    """What a Graph API failure means for the outbound path.
+
+    429, 5xx, timeouts and rate-limit codes are retried; any other refusal (131026
+    undeliverable, 131047 outside the 24-hour window…) is final for this channel.
+    """
+    detail = f"{exc.status or '-'}/{exc.code or '-'}"
+    if exc.status is None or exc.status == 429 or exc.status >= 500:
+        return TransientSendError("unreachable" if exc.status is None else "provider_busy", detail)
+    if exc.code in TRANSIENT_CODES:
+        return TransientSendError("rate_limited", detail)
+    reason = {131026: "undeliverable", 131047: "outside_service_window"}.get(exc.code, "refused")
+    return PermanentSendError(reason, detail)

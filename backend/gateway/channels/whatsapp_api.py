@@ -57,15 +57,19 @@ class MalformedPayload(Exception):
 
 
 class GraphError(Exception):
-    """The Graph API refused a message, failed or could not be reached."""
+    """The Graph API refused a message, failed or could not be reached.
+
+    `status` is the HTTP status (None when nothing was answered), `code` Meta's error code.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class TemplateUnavailable(Exception):
     """Outside the 24-hour window, and no approved template is configured for the language."""
-
-
-class ContactOptedOut(Exception):
-    """The person said STOP on WhatsApp: the business may not start a conversation."""
 
 
 def missing_settings(settings: Settings) -> list[str]:
@@ -295,12 +299,6 @@ def in_service_window(*, contact: ChannelContact, now: datetime) -> bool:
     return last is not None and now - last < SERVICE_WINDOW
 
 
-def conversation_language(contact: ChannelContact) -> Language | None:
-    if contact.language is not None:
-        return contact.language
-    return contact.debtor.preferred_language if contact.debtor is not None else None
-
-
 def template_for(*, settings: Settings, language: Language | None) -> tuple[str, str]:
     """The approved template's name and Meta language code for a conversation language."""
     lang = (language or Language.EN).value
@@ -327,6 +325,9 @@ class GraphClient:
     async def __aenter__(self) -> GraphClient:
         return self
 
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -342,8 +343,19 @@ class GraphClient:
             response.raise_for_status()
             return str(response.json()["messages"][0]["id"])
         except httpx.HTTPStatusError as exc:
-            raise GraphError(f"Graph API answered {exc.response.status_code}") from exc
+            status = exc.response.status_code
+            raise GraphError(
+                f"Graph API answered {status}", status=status, code=_error_code(exc.response)
+            ) from exc
         except httpx.HTTPError as exc:
             raise GraphError(f"Graph API unreachable: {type(exc).__name__}") from exc
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise GraphError("the Graph API's answer has no message id") from exc
+
+
+def _error_code(response: httpx.Response) -> int | None:
+    # Meta's errors read {"error": {"code": 131026, "message": ...}}.
+    try:
+        return int(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
