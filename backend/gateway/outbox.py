@@ -79,6 +79,8 @@ _ENQUEUE_CHUNK = 500
 _LEASED = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 outbox = OutboxMessage.__table__
+# (channel, reason) pairs the gate passed over before its answer.
+Skipped = Iterable[tuple[OutboundChannel, str]]
 
 
 # Producers
@@ -308,8 +310,12 @@ def start(
     channel: OutboundChannel,
     contact_id: int | None,
     lease_seconds: float = 60,
+    skipped: Skipped = (),
 ) -> bool:
-    """Commit `sending` on `channel` before the adapter is called; False when not ours."""
+    """Commit `sending` on `channel` before the adapter is called; False when not ours.
+
+    `skipped`: the channels the gate passed over for this one, recorded with their reasons.
+    """
     won = _transition(
         db_session,
         message,
@@ -323,6 +329,8 @@ def start(
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         ),
+        skipped=skipped,
+        now=now,
     )
     if won:
         message.status = OutboxStatus.SENDING
@@ -426,9 +434,15 @@ def record_channel_failure(
 
 
 def suppress(
-    db_session: Session, message: OutboxMessage, *, owner: str, now: datetime, reason: str
+    db_session: Session,
+    message: OutboxMessage,
+    *,
+    owner: str,
+    now: datetime,
+    reason: str,
+    skipped: Skipped = (),
 ) -> bool:
-    """The gate said no, for `reason`: final, recorded; commits."""
+    """The gate said no, for `reason` (and why each channel was passed over): final; commits."""
     won = _transition(
         db_session,
         message,
@@ -437,6 +451,7 @@ def suppress(
         values=dict(status=OutboxStatus.SUPPRESSED, suppression_reason=reason, **_no_lease(now)),
         attempt=(DeliveryOutcome.SUPPRESSED, reason, None),
         now=now,
+        skipped=skipped,
     )
     db_session.commit()
     return won
@@ -493,12 +508,15 @@ def backoff_seconds(
 ) -> float:
     """Wait before the next try after `transient_failures` (≥ 1) transient errors in a row.
 
-    Exponential with "full jitter" (uniform between half and all of base·2^(n-1)), capped;
-    never shorter than the provider's `retry_after`.
+    When the provider said when (`retry_after`, a 429), that, plus a little jitter so that
+    the messages it refused do not all come back in the same second. Otherwise exponential
+    with jitter (uniform between half and all of base·2^(n-1)), capped.
     """
+    rng = rng or random
+    if retry_after is not None:
+        return retry_after + rng.uniform(0, 0.1 * retry_after + 1.0)
     ceiling = min(cap, base * 2 ** max(transient_failures - 1, 0))
-    wait = (rng or random).uniform(ceiling / 2, ceiling)
-    return max(wait, retry_after or 0.0)
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 def _transition(
@@ -511,6 +529,7 @@ def _transition(
     attempt: tuple[DeliveryOutcome, str | None, str | None] | None = None,
     now: datetime | None = None,
     channel: OutboundChannel | None = None,
+    skipped: Skipped = (),
 ) -> bool:
     statement = (
         update(outbox)
@@ -525,19 +544,27 @@ def _transition(
     )
     if db_session.execute(statement).rowcount != 1:
         return False
+    records = [
+        (skipped_channel, DeliveryOutcome.SKIPPED_CHANNEL, why, None)
+        for skipped_channel, why in skipped
+    ]
     if attempt is not None:
-        outcome, reason, detail = attempt
-        db_session.add(
-            DeliveryAttempt(
-                outbox_id=message.id,
-                occurred_at=now,
-                channel=channel,
-                outcome=outcome,
-                reason=reason and reason[:48],
-                detail=detail and detail[:300],
-            )
+        records.append((channel, *attempt))
+    if records:
+        db_session.execute(
+            insert(DeliveryAttempt.__table__),
+            [
+                dict(
+                    outbox_id=message.id,
+                    occurred_at=now,
+                    channel=record_channel,
+                    outcome=outcome,
+                    reason=reason and reason[:48],
+                    detail=detail and detail[:300],
+                )
+                for record_channel, outcome, reason, detail in records
+            ],
         )
-        db_session.flush()
     return True
 
 

@@ -64,7 +64,6 @@ from backend.gateway.models import (
 logger = logging.getLogger("acordo.sender")
 
 NO_ADAPTER = "channel_unavailable"  # no adapter configured for the channel the gate chose
-NO_TEMPLATE = "no_template"  # WhatsApp outside 24 h and no approved template for the language
 RENDER_ERROR = "render_error"
 ADAPTER_ERROR = "adapter_error"  # the adapter raised something it should have mapped
 
@@ -109,14 +108,15 @@ class Totals:
 class _CampaignGate:
     """The real gate: facts from `contact_rules`, decisions from `gate`."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         from backend.campaigns import contact_rules, gate
 
+        self._settings = settings
         self._load_facts = contact_rules.load_facts
         self._decide = gate.decide
 
     def load_facts(self, db_session, messages, now):
-        return self._load_facts(db_session, messages, now)
+        return self._load_facts(db_session, messages, now, settings=self._settings)
 
     def decide(self, *facts, now, skip_channels):
         return self._decide(*facts, now, skip_channels=skip_channels)
@@ -144,7 +144,7 @@ class Sender:
         self.sessions = sessions
         self.adapters = adapters
         self.settings = settings
-        self.gate = gate or _CampaignGate()
+        self.gate = gate or _CampaignGate(settings)
         if render is None:
             from backend.campaigns.messages import render
         if record_outbound is None:
@@ -225,7 +225,12 @@ class Sender:
                     self._fail(db_session, message, outbox.NO_CHANNEL_LEFT, decision.reason)
                 else:
                     outbox.suppress(
-                        db_session, message, owner=self.owner, now=now, reason=decision.reason
+                        db_session,
+                        message,
+                        owner=self.owner,
+                        now=now,
+                        reason=decision.reason,
+                        skipped=_skipped(decision),
                     )
                     self.totals.add(f"suppressed:{decision.reason}")
                 return
@@ -241,8 +246,8 @@ class Sender:
                 address=route.address,
                 contact_id=route.contact_id,
                 language=language,
+                debtor_id=message.debtor_id,
             )
-            outbound = None
             if refusal is None:
                 try:
                     rendered = self.render(
@@ -258,8 +263,7 @@ class Sender:
                     db_session.rollback()
                     self._fail(db_session, message, RENDER_ERROR, type(exc).__name__)
                     return
-                outbound = self._outbound(rendered, recipient, decision.template_only)
-                refusal = NO_TEMPLATE if outbound is None else None
+                outbound = self._outbound(message, rendered, recipient, decision.template_only)
             if refusal is not None:
                 outbox.record_channel_failure(
                     db_session,
@@ -268,7 +272,6 @@ class Sender:
                     now=now,
                     channel=channel,
                     reason=refusal,
-                    outcome=DeliveryOutcome.SKIPPED_CHANNEL,
                 )
                 skip.add(channel)
                 continue
@@ -281,6 +284,7 @@ class Sender:
                 channel=channel,
                 contact_id=route.contact_id,
                 lease_seconds=self.config.lease_seconds,
+                skipped=_skipped(decision),
             ):
                 logger.warning("outbox %d: lease lost before sending; skipped", message.id)
                 self.totals.add("lease_lost")
@@ -338,24 +342,19 @@ class Sender:
             return outbox.RETRIES_EXHAUSTED
         return None
 
-    def _outbound(self, rendered, recipient: Recipient, template_only: bool) -> OutboundText | None:
+    @staticmethod
+    def _outbound(message, rendered, recipient: Recipient, template_only: bool) -> OutboundText:
         template = None
         if template_only and recipient.channel is OutboundChannel.WHATSAPP:
-            name = self.settings.whatsapp_templates.get(recipient.language)
-            if not name:
-                return None
-            template = TemplateCall(
-                name=name,
-                language_code=self.settings.whatsapp_template_languages.get(
-                    recipient.language, recipient.language
-                ),
-                parameters=list(rendered.template_parameters),
-            )
+            # The adapter picks the approved template configured for the language.
+            template = TemplateCall(parameters=list(rendered.template_parameters))
         return OutboundText(
             text=rendered.text,
             buttons=list(rendered.buttons),
             subject=rendered.subject,
             template=template,
+            outbox_id=message.id,
+            kind=message.kind.value,
         )
 
     def _retry_later(self, db_session, message, channel, exc: TransientSendError, failures: int):
@@ -386,6 +385,11 @@ class Sender:
         self.totals.add(f"failed:{reason}")
 
 
+def _skipped(decision) -> list[tuple[OutboundChannel, str]]:
+    """The channels the gate passed over before its answer, and why (recorded)."""
+    return [(skip.channel, skip.reason) for skip in getattr(decision, "skipped", ())]
+
+
 @dataclass
 class _History:
     """Earlier failures of each message, by channel: what to skip, how often it was retried."""
@@ -406,12 +410,9 @@ def _failures_by_channel(db_session: Session, ids: list[int]) -> _History:
         .where(
             DeliveryAttempt.outbox_id.in_(ids),
             DeliveryAttempt.channel.is_not(None),
+            # Not SKIPPED_CHANNEL: the gate's reasons to pass a channel over may change.
             DeliveryAttempt.outcome.in_(
-                [
-                    DeliveryOutcome.TRANSIENT_ERROR,
-                    DeliveryOutcome.PERMANENT_ERROR,
-                    DeliveryOutcome.SKIPPED_CHANNEL,
-                ]
+                [DeliveryOutcome.TRANSIENT_ERROR, DeliveryOutcome.PERMANENT_ERROR]
             ),
         )
         .group_by(DeliveryAttempt.outbox_id, DeliveryAttempt.channel, DeliveryAttempt.outcome)
