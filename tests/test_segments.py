@@ -304,6 +304,10 @@ def test_the_nightly_run_moves_a_debtor_and_records_why(db_session):
 
     db_session.refresh(person)
     assert (report.scored, report.changed, report.moves) == (1, 1, {("medium", "high"): 1})
+    assert (
+        report.line()
+        == "1 debtors scored, 1 updated, 1 moved (medium→high 1), 0 held for want of a policy"
+    )
     assert person.risk_segment == "high"
     assert person.segment_updated_at == NOW
     expected = score(

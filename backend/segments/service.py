@@ -72,6 +72,14 @@ class RecomputeReport:
     # (from, to) → how many debtors moved so.
     moves: dict[tuple[str, str], int] = field(default_factory=dict)
 
+    def line(self) -> str:
+        """One line for the command line and the scheduler's log."""
+        moves = ", ".join(f"{a}→{b} {n}" for (a, b), n in sorted(self.moves.items()))
+        return (
+            f"{self.scored} debtors scored, {self.updated} updated, {self.changed} moved"
+            f"{f' ({moves})' if moves else ''}, {self.held} held for want of a policy"
+        )
+
     def add(self, other: RecomputeReport) -> None:
         self.scored += other.scored
         self.updated += other.updated
@@ -99,13 +107,7 @@ def recompute_all(db_session: Session, now: datetime, *, batch_size: int = 500) 
         batch = _recompute_batch(db_session, ids, now, policies, skip_locked=True)
         db_session.commit()
         report.add(batch)
-    log.info(
-        "segments: %d debtors scored, %d updated, %d moved, %d held",
-        report.scored,
-        report.updated,
-        report.changed,
-        report.held,
-    )
+    log.info("segments: %s", report.line())
     return report
 
 
