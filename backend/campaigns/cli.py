@@ -22,6 +22,8 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from backend.campaigns.preview import DEFER, SEND, SUPPRESS, PreviewResult, dry_run
 from backend.config import get_settings
 from backend.db import get_engine, session_factory, utcnow
@@ -76,7 +78,8 @@ def print_preview(result: PreviewResult, out: TextIO) -> None:
     print(f"{'total':<12} {'':<30} {sum(counts.values()):>8}", file=out)
 
 
-def run_dry(now: datetime, out: TextIO) -> PreviewResult:
+def run_dry(now: datetime, out: TextIO, sessions: sessionmaker[Session]) -> PreviewResult:
+    """The dry run with a progress bar on stderr, then its report on `out`."""
     from tqdm import tqdm
 
     bar: tqdm | None = None
@@ -87,7 +90,7 @@ def run_dry(now: datetime, out: TextIO) -> PreviewResult:
             bar = tqdm(total=total, desc="gate", unit="msg", file=sys.stderr)
         bar.update(done - bar.n)
 
-    with session_factory(get_engine())() as db_session:
+    with sessions() as db_session:
         try:
             result = dry_run(db_session=db_session, now=now, progress=progress)
         finally:
@@ -97,11 +100,12 @@ def run_dry(now: datetime, out: TextIO) -> PreviewResult:
     return result
 
 
-def run_now(now: datetime, out: TextIO) -> int:
+def run_now(now: datetime, out: TextIO, sessions: sessionmaker[Session]) -> int:
+    """Plan (committed), then send what is due with one pass of the sender."""
     from backend.campaigns.planner import plan_due
     from backend.gateway import sender
 
-    with session_factory(get_engine())() as db_session:
+    with sessions() as db_session:
         report = plan_due(db_session, now)
     print(f"Planned: {report.summary()}", file=out)
     totals = asyncio.run(sender.send_due(get_settings(), once=True))
@@ -127,10 +131,11 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     now = args.at or utcnow()
+    sessions = session_factory(get_engine())
     if args.dry_run:
-        run_dry(now, out)
+        run_dry(now, out, sessions)
         return 0
-    return run_now(now, out)
+    return run_now(now, out, sessions)
 
 
 if __name__ == "__main__":
