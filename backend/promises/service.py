@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from backend.debtors.models import Debtor
 from backend.debts import service as debts
 from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor, Channel
@@ -126,23 +128,96 @@ def settle_if_kept(*, db_session: Session, debt: Debt, now: datetime) -> Promise
     return None
 
 
-def break_overdue(*, db_session: Session, now: datetime) -> list[PromiseToPay]:
-    """Mark active promises broken once their date has passed in the debtor's time zone."""
-    broken = []
-    query = select(PromiseToPay).where(PromiseToPay.status == PromiseStatus.ACTIVE)
-    for promise in db_session.scalars(query):
-        debt = db_session.get(Debt, promise.debt_id)
-        if promise.promised_date < debts.local_today(debt.debtor, now):
-            promise.status = PromiseStatus.BROKEN
-            promise.resolved_at = now
+@dataclass(frozen=True)
+class Resolution:
+    """A promise this process marked kept or broken (another process's are not listed)."""
+
+    promise_id: int
+    debt_id: int
+    debtor_id: int
+    status: PromiseStatus
+
+
+def resolve_due_batch(
+    *, db_session: Session, timezone: str, today: date, now: datetime, batch_size: int = 500
+) -> tuple[int, list[Resolution]]:
+    """Resolve active promises of debtors in `timezone` whose day is before `today`.
+
+    Kept when the payments since the promise reach its amount (or nothing is owed), else
+    broken. Set-based: one query selects the batch with what was paid on each debt, one
+    conditional UPDATE per outcome changes only promises still active, so two schedulers
+    resolve each promise once. Returns how many were selected (0: none left) and what this
+    call changed; records each change; does not commit.
+    """
+    paid = (
+        select(
+            Payment.debt_id,
+            func.sum(Payment.amount_minor - Payment.overpaid_minor).label("paid_minor"),
+        )
+        .group_by(Payment.debt_id)
+        .subquery()
+    )
+    rows = db_session.execute(
+        select(
+            PromiseToPay.id,
+            PromiseToPay.debt_id,
+            PromiseToPay.amount_minor,
+            PromiseToPay.paid_before_minor,
+            Debt.debtor_id,
+            Debt.outstanding_minor,
+            func.coalesce(paid.c.paid_minor, 0).label("paid_minor"),
+        )
+        .join(Debt, Debt.id == PromiseToPay.debt_id)
+        .join(Debtor, Debtor.id == Debt.debtor_id)
+        .outerjoin(paid, paid.c.debt_id == PromiseToPay.debt_id)
+        .where(
+            PromiseToPay.status == PromiseStatus.ACTIVE,
+            PromiseToPay.promised_date < today,
+            Debtor.timezone == timezone,
+        )
+        .order_by(PromiseToPay.id)
+        .limit(batch_size)
+    ).all()
+    outcome = {
+        row.id: PromiseStatus.KEPT
+        if row.paid_minor - row.paid_before_minor >= row.amount_minor or row.outstanding_minor == 0
+        else PromiseStatus.BROKEN
+        for row in rows
+    }
+    resolved = []
+    by_id = {row.id: row for row in rows}
+    for status in (PromiseStatus.KEPT, PromiseStatus.BROKEN):
+        ids = [promise_id for promise_id, result in outcome.items() if result is status]
+        if not ids:
+            continue
+        changed = db_session.scalars(
+            update(PromiseToPay)
+            .where(PromiseToPay.id.in_(ids), PromiseToPay.status == PromiseStatus.ACTIVE)
+            .values(status=status, resolved_at=now)
+            .returning(PromiseToPay.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        for promise_id in sorted(changed):
+            row = by_id[promise_id]
+            resolved.append(Resolution(promise_id, row.debt_id, row.debtor_id, status))
             record(
                 db_session=db_session,
-                event="promise.broken",
+                event=f"promise.{status.value}",
                 actor=Actor.SYSTEM,
-                debtor_id=debt.debtor_id,
-                debt_id=debt.id,
-                data={"promise_id": promise.id},
+                debtor_id=row.debtor_id,
+                debt_id=row.debt_id,
+                data={"promise_id": promise_id},
             )
-            broken.append(promise)
-    db_session.commit()
-    return broken
+    db_session.flush()
+    return len(rows), resolved
+
+
+def break_overdue(*, db_session: Session, now: datetime) -> list[Resolution]:
+    """Resolve every promise whose day has passed (and queue the broken ones' messages)."""
+    from backend.campaigns import followup  # the follow-up owns the messages; it imports this
+
+    return [
+        resolution
+        for resolution in followup.resolve_promises(db_session=db_session, now=now)
+        if resolution.status is PromiseStatus.BROKEN
+    ]
