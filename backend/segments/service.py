@@ -1,9 +1,9 @@
 """The nightly segment recompute: gather behaviour in batches, score it, record what changed.
 
-`recompute_all` walks the debtors (erased ones skipped) in batches of ids. Per batch it runs a
-fixed number of set-based queries (debtors, debts, plans, installments of active plans,
-promises, payments, contacts), builds each debtor's `DebtorBehaviour`, scores it with
-`backend.segments.scorecard`, and writes only what differs from what is stored:
+`recompute_all` walks the debtors (erased ones skipped) in batches of ids. Per batch,
+`backend.segments.facts` gathers each debtor's `DebtorBehaviour` in a fixed number of
+set-based queries; `backend.segments.scorecard` scores it; and only what differs from what is
+stored is written:
 
 - new figures (score, likelihood, priority) with `segment_updated_at = now`;
 - a new segment with a `SegmentChange` row and a "segment.changed" interaction holding the
@@ -22,30 +22,23 @@ second writer of a debtor writes nothing.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from backend.contacts.models import ChannelContact
 from backend.debtors.models import Debtor
-from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor
 from backend.interactions.service import record
 from backend.money import to_decimal
 from backend.negotiation.models import NegotiationPolicy
-from backend.payments.models import Payment
-from backend.plans.models import Installment, PaymentPlan, PlanStatus
-from backend.promises.models import PromiseStatus, PromiseToPay
-from backend.segments import scorecard
+from backend.segments import facts, scorecard
 from backend.segments.models import SegmentChange
 from backend.segments.schemas import SegmentChangeRead, SegmentRead
-from backend.segments.scorecard import Contactability, DebtorBehaviour, PlanStanding, Scorecard
+from backend.segments.scorecard import DebtorBehaviour, Scorecard
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +47,6 @@ CHANGED_EVENT = "segment.changed"
 HELD_EVENT = "segment.change_held"
 NO_POLICY = "no_policy"
 
-# Debts still being collected; disputed ones are paused, paid and written-off ones closed.
-OPEN_STATUSES = (DebtStatus.CURRENT, DebtStatus.OVERDUE, DebtStatus.IN_PLAN)
-CLOSED_STATUSES = (DebtStatus.PAID, DebtStatus.WRITTEN_OFF)
 # Campaigns and the staff queue: the largest expected recovery first.
 PRIORITY_ORDER = (Debtor.recovery_priority_minor.desc(), Debtor.id)
 
@@ -156,7 +146,7 @@ def debtors_by_priority(
 
 def behaviour(db_session: Session, debtor: Debtor, now: datetime) -> DebtorBehaviour:
     """The facts the scorecard reads for one debtor, as the nightly run gathers them."""
-    gathered = _gather(db_session, [debtor.id], now, lock=None)
+    gathered = facts.gather(db_session, [debtor.id], now, lock=None)
     return gathered.behaviours[debtor.id]
 
 
@@ -192,14 +182,6 @@ def standing(db_session: Session, debtor: Debtor, now: datetime, *, limit: int =
 # --- one batch ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Gathered:
-    debtors: dict[int, Row]
-    behaviours: dict[int, DebtorBehaviour]
-    # (creditor_id, currency) of each debt not closed: a segment needs a policy for each.
-    debt_keys: dict[int, set[tuple[int, str]]]
-
-
 def _recompute_batch(
     db_session: Session,
     ids: list[int],
@@ -210,7 +192,7 @@ def _recompute_batch(
     cards: dict[int, Scorecard] | None = None,
 ) -> RecomputeReport:
     report = RecomputeReport()
-    gathered = _gather(db_session, ids, now, lock="skip_locked" if skip_locked else "wait")
+    gathered = facts.gather(db_session, ids, now, lock="skip_locked" if skip_locked else "wait")
     quiet_updates: list[dict[str, Any]] = []
     for debtor_id, stored in gathered.debtors.items():
         card = scorecard.score(gathered.behaviours[debtor_id])
@@ -349,204 +331,3 @@ def _policy_keys(db_session: Session) -> set[tuple[int, str, str]]:
         NegotiationPolicy.creditor_id, NegotiationPolicy.risk_segment, NegotiationPolicy.currency
     )
     return {tuple(row) for row in db_session.execute(query)}
-
-
-# --- gathering the facts (a fixed number of queries per batch) ----------------------------
-
-
-def _gather(db_session: Session, ids: list[int], now: datetime, *, lock: str | None) -> _Gathered:
-    """The batch's behaviour facts; `lock` the debtors: "wait", "skip_locked", or None to read."""
-    debtor_query = select(
-        Debtor.id,
-        Debtor.timezone,
-        Debtor.email,
-        Debtor.email_opted_out_at,
-        Debtor.risk_segment,
-        Debtor.risk_score,
-        Debtor.pay_likelihood,
-        Debtor.recovery_priority_minor,
-    ).where(Debtor.id.in_(ids), Debtor.erased_at.is_(None))
-    # PostgreSQL: a concurrent run skips the debtors this one is scoring (SQLite ignores it).
-    if lock is not None:
-        debtor_query = debtor_query.with_for_update(skip_locked=lock == "skip_locked", of=Debtor)
-    debtors = {row.id: row for row in db_session.execute(debtor_query.order_by(Debtor.id))}
-    ids = list(debtors)
-    if not ids:
-        return _Gathered({}, {}, {})
-    # Windows start at a UTC midnight, so that runs on the same night see the same facts.
-    midnight = datetime.combine(now.astimezone(timezone.utc).date(), time(), tzinfo=timezone.utc)
-
-    debts = db_session.execute(
-        select(
-            Debt.id,
-            Debt.debtor_id,
-            Debt.creditor_id,
-            Debt.status,
-            Debt.currency,
-            Debt.outstanding_minor,
-            Debt.due_date,
-        ).where(Debt.debtor_id.in_(ids))
-    ).all()
-
-    plans = db_session.execute(
-        select(PaymentPlan.id, PaymentPlan.debt_id, PaymentPlan.status, Debt.debtor_id)
-        .join(Debt, Debt.id == PaymentPlan.debt_id)
-        .where(
-            Debt.debtor_id.in_(ids),
-            or_(
-                PaymentPlan.status == PlanStatus.ACTIVE,
-                and_(
-                    PaymentPlan.status.in_((PlanStatus.COMPLETED, PlanStatus.BROKEN)),
-                    func.coalesce(PaymentPlan.ended_at, PaymentPlan.created_at)
-                    >= midnight - timedelta(days=scorecard.PLAN_WINDOW_DAYS),
-                ),
-            ),
-        )
-    ).all()
-
-    unpaid = Installment.paid_minor < Installment.amount_minor
-    installments = db_session.execute(
-        select(
-            Installment.plan_id,
-            func.min(case((unpaid, Installment.due_date))).label("oldest_unpaid"),
-            func.count(case((and_(unpaid, Installment.late_since.is_not(None)), 1))).label("late"),
-        )
-        .join(PaymentPlan, PaymentPlan.id == Installment.plan_id)
-        .join(Debt, Debt.id == PaymentPlan.debt_id)
-        .where(Debt.debtor_id.in_(ids), PaymentPlan.status == PlanStatus.ACTIVE)
-        .group_by(Installment.plan_id)
-    ).all()
-
-    promises = db_session.execute(
-        select(Debt.debtor_id, PromiseToPay.status, func.count())
-        .select_from(PromiseToPay)
-        .join(Debt, Debt.id == PromiseToPay.debt_id)
-        .where(
-            Debt.debtor_id.in_(ids),
-            PromiseToPay.status.in_((PromiseStatus.KEPT, PromiseStatus.BROKEN)),
-            func.coalesce(PromiseToPay.resolved_at, PromiseToPay.created_at)
-            >= midnight - timedelta(days=scorecard.PROMISE_WINDOW_DAYS),
-        )
-        .group_by(Debt.debtor_id, PromiseToPay.status)
-    ).all()
-
-    payments = db_session.execute(
-        select(Debt.debtor_id, func.count())
-        .select_from(Payment)
-        .join(Debt, Debt.id == Payment.debt_id)
-        .where(
-            Debt.debtor_id.in_(ids),
-            Payment.paid_at >= midnight - timedelta(days=scorecard.PAYMENT_WINDOW_DAYS),
-        )
-        .group_by(Debt.debtor_id)
-    ).all()
-
-    contacts = db_session.execute(
-        select(
-            ChannelContact.debtor_id, ChannelContact.opted_out_at, ChannelContact.last_inbound_at
-        ).where(ChannelContact.debtor_id.in_(ids))
-    ).all()
-
-    return _assemble(debtors, debts, plans, installments, promises, payments, contacts, now)
-
-
-def _assemble(debtors, debts, plans, installments, promises, payments, contacts, now):
-    oldest_unpaid = {row.plan_id: row.oldest_unpaid for row in installments}
-    late = {row.plan_id: row.late for row in installments}
-    active_plan_of_debt: dict[int, int] = {}
-    completed: dict[int, int] = defaultdict(int)
-    broken: dict[int, int] = defaultdict(int)
-    standing: dict[int, PlanStanding] = {}
-    for plan in plans:
-        if plan.status is PlanStatus.ACTIVE:
-            active_plan_of_debt[plan.debt_id] = plan.id
-            if late.get(plan.id):
-                standing[plan.debtor_id] = PlanStanding.LATE
-            else:
-                standing.setdefault(plan.debtor_id, PlanStanding.GOOD_STANDING)
-        elif plan.status is PlanStatus.COMPLETED:
-            completed[plan.debtor_id] += 1
-        else:
-            broken[plan.debtor_id] += 1
-
-    kept_promises: dict[int, int] = defaultdict(int)
-    broken_promises: dict[int, int] = defaultdict(int)
-    for debtor_id, status, count in promises:
-        target = kept_promises if status is PromiseStatus.KEPT else broken_promises
-        target[debtor_id] += count
-    recent_payments = {debtor_id: count for debtor_id, count in payments}
-
-    debts_of: dict[int, list] = defaultdict(list)
-    for debt in debts:
-        debts_of[debt.debtor_id].append(debt)
-    contacts_of: dict[int, list] = defaultdict(list)
-    for contact in contacts:
-        contacts_of[contact.debtor_id].append(contact)
-
-    utc_today = now.astimezone(timezone.utc).date()
-    behaviours: dict[int, DebtorBehaviour] = {}
-    debt_keys: dict[int, set[tuple[int, str]]] = {}
-    for debtor_id, debtor in debtors.items():
-        today = now.astimezone(ZoneInfo(debtor.timezone)).date()
-        oldest = _oldest_open_debt(debts_of[debtor_id], active_plan_of_debt, oldest_unpaid)
-        currency = oldest[1].currency if oldest else None
-        balance = sum(
-            debt.outstanding_minor
-            for debt in debts_of[debtor_id]
-            if debt.status in OPEN_STATUSES and debt.currency == currency
-        )
-        inbound = [c.last_inbound_at for c in contacts_of[debtor_id] if c.last_inbound_at]
-        behaviours[debtor_id] = DebtorBehaviour(
-            days_overdue=max((today - oldest[0]).days, 0) if oldest else 0,
-            promises_kept=kept_promises[debtor_id],
-            promises_broken=broken_promises[debtor_id],
-            plans_completed=completed[debtor_id],
-            plans_broken=broken[debtor_id],
-            active_plan=standing.get(debtor_id, PlanStanding.NONE),
-            payments_recent=recent_payments.get(debtor_id, 0),
-            contactability=_contactability(debtor, contacts_of[debtor_id]),
-            days_since_inbound=(
-                max((utc_today - max(inbound).astimezone(timezone.utc).date()).days, 0)
-                if inbound
-                else None
-            ),
-            open_balance_minor=balance,
-            currency=currency,
-        )
-        debt_keys[debtor_id] = {
-            (debt.creditor_id, debt.currency)
-            for debt in debts_of[debtor_id]
-            if debt.status not in CLOSED_STATUSES
-        }
-    return _Gathered(debtors, behaviours, debt_keys)
-
-
-def _oldest_open_debt(debts, active_plan_of_debt, oldest_unpaid) -> tuple[date, Row] | None:
-    """The open debt due first, with the date it counts as due.
-
-    A debt in an active plan counts as due when its oldest unpaid installment is (a plan paid
-    on time is not overdue); one whose installments are all paid counts as not due at all.
-    """
-    candidates = []
-    for debt in debts:
-        if debt.status not in OPEN_STATUSES:
-            continue
-        due = debt.due_date
-        plan_id = active_plan_of_debt.get(debt.id)
-        if plan_id is not None:
-            due = oldest_unpaid.get(plan_id) or date.max
-        candidates.append((due, debt.id, debt))
-    if not candidates:
-        return None
-    due, _id, debt = min(candidates, key=lambda item: item[:2])
-    return due, debt
-
-
-def _contactability(debtor: Row, contacts: list) -> Contactability:
-    if any(contact.opted_out_at is None for contact in contacts):
-        return Contactability.BOUND_CHANNEL
-    if debtor.email and debtor.email_opted_out_at is None:
-        return Contactability.ADDRESS_ONLY
-    if debtor.email_opted_out_at is not None or contacts:
-        return Contactability.OPTED_OUT
-    return Contactability.NONE_ON_FILE
