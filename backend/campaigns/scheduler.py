@@ -2,8 +2,8 @@
 
     python -m backend.campaigns.scheduler [--once] [--nightly-hour H]
 
-Every minute: the cadence levels due today (`planner.plan_due`) and the follow-up of promises
-and plans (`followup.run`). Every night at `--nightly-hour` (UTC; default
+Every minute: the follow-up of promises and plans (`followup.run`), then the cadence levels
+due today (`planner.plan_due`). Every night at `--nightly-hour` (UTC; default
 `ACORDO_SCHEDULER_NIGHTLY_HOUR_UTC`, else 2): interest and fees accrue
 (`ledger.accrual.accrue_all`), then risk segments and recovery priorities are recomputed
 (`segments.service.recompute_all`). Each job runs in its own session with the clock read once,
@@ -52,17 +52,17 @@ def follow_up(db_session: Session, now: datetime) -> object:
 def accrue(db_session: Session, now: datetime) -> object:
     from backend.ledger import accrual
 
-    return accrual.accrue_all(db_session, now)
+    return f"debts={accrual.accrue_all(db_session, now)}"
 
 
 def recompute_segments(db_session: Session, now: datetime) -> object:
     from backend.segments import service
 
-    report = service.recompute_all(db_session, now)
-    return f"scored={report.scored} updated={report.updated} moved={report.changed}"
+    return service.recompute_all(db_session, now).line()
 
 
-EVERY_MINUTE: tuple[Job, ...] = (plan_cadence, follow_up)
+# Follow-up first: a promise or plan it finds broken puts the debt back in the cadence at once.
+EVERY_MINUTE: tuple[Job, ...] = (follow_up, plan_cadence)
 NIGHTLY: tuple[Job, ...] = (accrue, recompute_segments)
 
 
@@ -109,17 +109,19 @@ def serve(sessions: sessionmaker[Session], *, nightly_hour: int) -> None:
         # A run that is late (the process was busy or asleep) runs once, not once per miss.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
-    for job in EVERY_MINUTE:
-        scheduler.add_job(
-            run_job,
-            "interval",
-            minutes=1,
-            args=(sessions, job),
-            id=job.__name__,
-            next_run_time=utcnow(),
-        )
-    # The nightly jobs run one after the other: segments read the balances accrual wrote.
-    scheduler.add_job(_nightly, "cron", hour=nightly_hour, minute=0, args=(sessions,), id="nightly")
+    # The jobs of one schedule run one after the other (segments read the balances accrual
+    # wrote); a schedule still running when its next time comes is not started twice.
+    scheduler.add_job(
+        _run_all,
+        "interval",
+        minutes=1,
+        args=(sessions, EVERY_MINUTE),
+        id="every_minute",
+        next_run_time=utcnow(),
+    )
+    scheduler.add_job(
+        _run_all, "cron", hour=nightly_hour, minute=0, args=(sessions, NIGHTLY), id="nightly"
+    )
     log.info(
         "scheduler started: every minute %s; nightly at %02d:00 UTC %s",
         [job.__name__ for job in EVERY_MINUTE],
@@ -132,8 +134,8 @@ def serve(sessions: sessionmaker[Session], *, nightly_hour: int) -> None:
         log.info("scheduler stopped")
 
 
-def _nightly(sessions: sessionmaker[Session]) -> None:
-    for job in NIGHTLY:
+def _run_all(sessions: sessionmaker[Session], jobs: tuple[Job, ...]) -> None:
+    for job in jobs:
         run_job(sessions, job)
 
 
