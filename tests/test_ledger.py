@@ -26,6 +26,7 @@ from tests import factories
 
 DAY = timedelta(days=1)
 API_PREFIX = "/api/v1"
+WEB = f"{API_PREFIX}/contacts/webchat"
 
 
 def terms(principal=100000, due=date(2028, 1, 31), monthly="1", fee="2", opened_on=None):
@@ -379,12 +380,17 @@ def test_the_ledger_route_explains_a_verified_debtors_debt(client, db_session, c
     assert body["totals"]["principal"] == "2000.00"
 
 
-def test_the_ledger_route_needs_a_verified_contact(client, db_session):
-    _, debt = factories.debtor_with_debt(db_session)
+def test_the_ledger_route_needs_the_debtors_verified_contact(client, db_session):
+    debtor, debt = factories.debtor_with_debt(db_session)
+    factories.contact(db_session, debtor, external_id="bound-but-unverified")
+    db_session.commit()
 
-    response = client.get(f"/api/v1/contacts/webchat/stranger/debts/{debt.reference}/ledger")
+    unverified = client.get(f"{WEB}/bound-but-unverified/debts/{debt.reference}/ledger")
+    stranger = client.get(f"{WEB}/never-seen/debts/{debt.reference}/ledger")
 
-    assert response.status_code in (401, 403)
+    assert unverified.status_code == 403
+    assert unverified.json()["detail"]["reason_code"] == "identity_not_verified"
+    assert stranger.status_code == 404
 
 
 def test_the_migration_explains_existing_balances_and_its_downgrade_removes_that(
