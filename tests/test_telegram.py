@@ -20,6 +20,12 @@ from backend.config import get_settings
 from backend.contacts.models import ChannelContact
 from backend.enums import Channel
 from backend.gateway import link_tokens
+from backend.gateway.channels.base import (
+    OutboundText,
+    PermanentSendError,
+    Recipient,
+    TransientSendError,
+)
 from backend.gateway.channels.models import InboundUpdate, UsedLinkToken
 from backend.gateway.channels.telegram import (
     LINK_REFUSED,
@@ -28,11 +34,14 @@ from backend.gateway.channels.telegram import (
     TEXT_ONLY,
     TOO_LONG,
     ChatPacer,
+    TelegramAdapter,
     callback_data,
     register_webhook,
 )
 from backend.gateway.channels.telegram_polling import build_polling_application
 from backend.gateway.channels.telegram_webhook import SECRET_HEADER
+from backend.gateway.models import OutboundChannel
+from backend.gateway.rasa_client import Button
 from backend.interactions.models import Interaction
 from locales import format_number, translate
 from tests import factories
@@ -59,6 +68,7 @@ class FakeBotApi:
     def __init__(self) -> None:
         self.calls: list[dict] = []
         self.refuse_next_sends = 0  # answer that many sendMessage calls with a 429
+        self.send_error: tuple[int, str] | None = None  # answer sendMessage with this error
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,6 +94,9 @@ class FakeBotApi:
             if self.refuse_next_sends:
                 self.refuse_next_sends -= 1
                 return 429, TOO_MANY_REQUESTS
+            if self.send_error is not None:
+                code, description = self.send_error
+                return code, {"ok": False, "error_code": code, "description": description}
             message = {
                 "message_id": len(self.calls),
                 "date": 1_700_000_000,
@@ -519,3 +532,99 @@ def test_without_a_token_the_webhook_is_not_served(anonymous_client):
     response = anonymous_client.post(WEBHOOK, json={}, headers={SECRET_HEADER: SECRET})
 
     assert response.status_code == 404
+
+
+# --- messages the assistant starts: the outbound adapter ----------------------------------
+
+
+def to_chat(chat_id: int = CHAT) -> Recipient:
+    return Recipient(
+        channel=OutboundChannel.TELEGRAM, address=str(chat_id), contact_id=None, language="es"
+    )
+
+
+REMINDER = OutboundText(
+    text="Ana, tu cuota vence mañana.",
+    buttons=[Button(title="Quiero un plan", payload="/request_payment_plan")],
+)
+
+
+def send_out(settings, message: OutboundText = REMINDER, to: Recipient | None = None) -> str:
+    async def go() -> str:
+        adapter = TelegramAdapter(settings)  # the sender process: its own bot
+        try:
+            return await adapter.send(to or to_chat(), message)
+        finally:
+            await adapter.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def bot_settings(settings, bot_api):
+    return settings.model_copy(
+        update={"telegram_bot_token": BOT_TOKEN, "telegram_api_base_url": f"{bot_api.url}/bot"}
+    )
+
+
+def test_the_adapter_sends_the_text_with_an_inline_keyboard(bot_settings, bot_api):
+    message_id = send_out(bot_settings)
+
+    [sent] = bot_api.sent()
+    assert sent["chat_id"] == CHAT
+    assert sent["text"] == "Ana, tu cuota vence mañana."
+    assert sent["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Quiero un plan", "callback_data": "/request_payment_plan"}]]
+    }
+    assert message_id == str(len(bot_api.calls))
+
+
+@pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
+def test_a_429_comes_back_at_once_as_transient_with_its_retry_after(bot_settings, bot_api):
+    bot_api.refuse_next_sends = 1
+
+    with pytest.raises(TransientSendError) as failed:
+        send_out(bot_settings)
+
+    assert failed.value.reason == "rate_limited"
+    assert failed.value.retry_after == 1
+    assert len(bot_api.sent()) == 1  # not retried here: the sender retries with backoff
+
+
+@pytest.mark.parametrize(
+    ("code", "description", "error", "reason"),
+    [
+        (403, "Forbidden: bot was blocked by the user", PermanentSendError, "blocked"),
+        (400, "Bad Request: chat not found", PermanentSendError, "refused"),
+        (502, "Bad Gateway", TransientSendError, "unreachable"),
+    ],
+)
+def test_bot_api_refusals_are_permanent_or_transient(
+    bot_settings, bot_api, code, description, error, reason
+):
+    bot_api.send_error = (code, description)
+
+    with pytest.raises(error) as failed:
+        send_out(bot_settings)
+
+    assert failed.value.reason == reason
+
+
+def test_an_unconfigured_bot_or_a_bad_chat_id_is_permanent(settings, bot_settings, bot_api):
+    assert not TelegramAdapter(settings).available()
+    with pytest.raises(PermanentSendError, match="not_configured"):
+        send_out(settings)
+    with pytest.raises(PermanentSendError, match="bad_address"):
+        send_out(bot_settings, to=Recipient(OutboundChannel.TELEGRAM, "@ana", None, "es"))
+    assert bot_api.sent() == []
+
+
+def test_in_the_app_the_adapter_sends_through_the_running_bot(telegram, bot_api):
+    adapter = telegram.client.app.state.gateway.adapters[OutboundChannel.TELEGRAM]
+
+    message_id = telegram.client.portal.call(adapter.send, to_chat(), REMINDER)
+
+    assert adapter.available()
+    assert bot_api.sent()[-1]["text"] == REMINDER.text
+    assert message_id
+    assert bot_api.calls_to("getMe") and len(bot_api.calls_to("getMe")) == 1  # one bot

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -35,6 +35,7 @@ class ReceivedMail:
     recipients: list[str]
     subject: str
     body: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class DevMailbox:
@@ -78,6 +79,7 @@ class _Handler:
                 recipients=list(envelope.rcpt_tos),
                 subject=str(parsed["Subject"] or ""),
                 body=body.get_content() if body is not None else "",
+                headers={name: str(value) for name, value in parsed.items()},
             )
         )
         return "250 Message accepted for delivery"

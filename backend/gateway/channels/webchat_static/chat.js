@@ -1,12 +1,15 @@
 // The web chat page: loads its words in the browser's language, keeps the session id in
-// sessionStorage (this tab only), sends messages to the gateway and shows the bot's answers. Every text is put in
-// the page with textContent, never parsed as HTML.
+// sessionStorage (this tab only), sends messages to the gateway and shows the bot's answers,
+// and asks every few seconds for messages the assistant starts (reminders). Opened from an
+// e-mail's link (/chat?link=...), it starts a new conversation bound by that link and shows the
+// reminder first. Every text is put in the page with textContent, never parsed as HTML.
 "use strict";
 
 (() => {
   const API = "chat/api";
   const SESSION_KEY = "acordo.chat.session";
   const SESSION_ID = /^[A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22}$/; // issued by the server
+  const POLL_MS = 5000;
 
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
@@ -19,6 +22,8 @@
   let ui = { strings: {}, max_message_chars: 2000 };
   let session = null;
   let busy = false;
+  let cursor = 0; // the last message the assistant started that the page has shown
+  let polling = false;
 
   function pickLanguage(tags) {
     for (const tag of tags) {
@@ -75,21 +80,57 @@
     }
   }
 
+  function keepSession(id) {
+    session = id;
+    try {
+      sessionStorage.setItem(SESSION_KEY, session);
+    } catch (_) {
+      // keep it in memory only
+    }
+  }
+
   async function sessionId() {
     session = session || storedSession();
-    if (!session) {
-      session = (await postJson("sessions", {})).session_id;
-      try {
-        sessionStorage.setItem(SESSION_KEY, session);
-      } catch (_) {
-        // keep it in memory only
-      }
-    }
+    if (!session) keepSession((await postJson("sessions", {})).session_id);
     return session;
+  }
+
+  // Messages the assistant started since the last poll; true when any was shown.
+  async function poll() {
+    const current = session || storedSession();
+    if (!current || polling) return false;
+    polling = true;
+    try {
+      const response = await fetch(`${API}/messages?after=${cursor}`, {
+        headers: { "X-Chat-Session": current },
+      });
+      if (!response.ok) return false;
+      const fresh = await response.json();
+      cursor = Math.max(cursor, fresh.cursor);
+      if (fresh.messages.length > 0) disableChoices();
+      for (const message of fresh.messages) addBotMessage(message);
+      return fresh.messages.length > 0;
+    } catch (error) {
+      console.error(error);
+      return false;
+    } finally {
+      polling = false;
+    }
+  }
+
+  // A link from an e-mail: a new conversation bound to its debtor, the reminder shown first.
+  async function openLink(token) {
+    history.replaceState(null, "", location.pathname); // a reload must not reuse the link
+    forgetSession();
+    const opened = await postJson("sessions", { link: token, language });
+    keepSession(opened.session_id);
+    if (opened.notice) showNotice(opened.notice);
+    return poll();
   }
 
   function forgetSession() {
     session = null;
+    cursor = 0;
     try {
       sessionStorage.removeItem(SESSION_KEY);
     } catch (_) {
@@ -228,10 +269,16 @@
   document.addEventListener("dragover", (event) => event.preventDefault());
   document.addEventListener("drop", refuseFiles);
 
+  const link = new URLSearchParams(location.search).get("link");
   loadStrings()
-    .then(() => {
-      // The page opens like a conversation: the assistant's greeting and quick replies.
-      showGreeting();
+    .then(async () => {
+      // The page opens like a conversation: the reminder of the e-mail's link, or the
+      // assistant's greeting and quick replies.
+      const shown = link ? await openLink(link).catch(() => false) : await poll();
+      if (!shown) showGreeting();
+      setInterval(() => {
+        if (document.visibilityState === "visible" && !busy) poll();
+      }, POLL_MS);
     })
     .catch((error) => console.error(error))
     .finally(() => {
