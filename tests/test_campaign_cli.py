@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from backend.campaigns import cadence, cli, contact_rules
+from backend.campaigns.planner import plan_due
 from backend.campaigns.views import router
 from backend.db import session_factory
 from backend.debts.models import Debt, DebtStatus
@@ -150,3 +151,22 @@ def test_the_preview_route_answers_the_same_without_writing(app, engine, db_sess
     assert all(row["debtor_ref"].startswith("C-") for row in body["messages"])
     assert naive.status_code == 422
     assert _footprint(db_session) == before
+
+
+def test_the_final_notice_still_goes_after_the_debtor_changes_segment(engine, db_session):
+    """The review it announces was planned: a new segment's shorter cadence does not undo it."""
+    creditor = factories.creditor(db_session)
+    cadence.seed_defaults(db_session, creditor)
+    contact_rules.seed_defaults(db_session)
+    person = factories.debtor(db_session, creditor, risk_segment="high", email="x@example.com")
+    factories.debt(
+        db_session, person, due_date=TODAY - timedelta(days=40), status=DebtStatus.OVERDUE
+    )
+    db_session.commit()
+    plan_due(db_session, NOW - timedelta(days=1))
+    person.risk_segment = "low"  # low has 5 levels; the final notice was level 7
+    db_session.commit()
+
+    result = cli.run_dry(NOW, io.StringIO(), session_factory(engine))
+    [entry] = [e for e in result.entries if e.level == 7]
+    assert (entry.outcome, entry.channel) == ("send", "email")

@@ -190,6 +190,8 @@ def test_the_final_level_sends_the_debt_to_review_once(db_session):
     db_session.refresh(owed)
     assert owed.legal_review_at == NOW
 
+    assert row.params == {"message": "final_notice", "escalates": True}
+
     plan_due(db_session, NOW + timedelta(minutes=1))
     escalations = list(
         db_session.scalars(select(Interaction).where(Interaction.event == "escalation.requested"))

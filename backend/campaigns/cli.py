@@ -24,6 +24,7 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+import backend.models  # noqa: F401  (every mapper, before the first query)
 from backend.campaigns.preview import DEFER, SEND, SUPPRESS, PreviewResult, dry_run
 from backend.config import get_settings
 from backend.db import get_engine, session_factory, utcnow
@@ -33,6 +34,8 @@ log = logging.getLogger("backend.campaigns.cli")
 
 def parse_instant(value: str) -> datetime:
     """An ISO 8601 instant with its offset (a bare local time would be ambiguous)."""
+    if value[-1:] in ("Z", "z"):  # Python 3.10 reads "+00:00" but not the "Z" people write
+        value = value[:-1] + "+00:00"
     try:
         instant = datetime.fromisoformat(value)
     except ValueError as exc:

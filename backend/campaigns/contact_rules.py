@@ -206,8 +206,10 @@ def load_facts(
             continue
         policy = policies.get((debtor.creditor_id, debtor.risk_segment))
         order = _channel_order(policy)
-        escalates = policy is not None and any(
-            step.escalate and step.level == message.level for step in policy.steps
+        # The planner marks the level that announced the review (the segment may move since).
+        escalates = bool((message.params or {}).get("escalates")) or (
+            policy is not None
+            and any(step.escalate and step.level == message.level for step in policy.steps)
         )
         message_facts = MessageFacts(
             kind=message.kind,

@@ -189,7 +189,10 @@ def payment_link(creditor: Creditor, debt: Debt) -> str | None:
 def message_key(
     db_session: Session, message: OutboxMessage, debt: Debt, risk_segment: str, today: date
 ) -> str:
-    """The cadence step's message; by the due date when the policy changed since queuing."""
+    """The message the planner chose; else the step's, else one by the due date."""
+    planned = (message.params or {}).get("message")
+    if planned in CADENCE_TEXTS:
+        return planned
     policy = cadence.policy_for(db_session, debt.creditor_id, risk_segment)
     step = cadence.step_at(policy, message.level or 0) if policy is not None else None
     if step is not None:

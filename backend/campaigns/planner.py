@@ -152,6 +152,18 @@ def reference_date(due_date: date, broken_at: datetime | None, zone: ZoneInfo) -
     return max(due_date, broken_at.astimezone(zone).date())
 
 
+def step_params(step: CadenceStep) -> dict:
+    """What the row keeps of its step: its message, and whether it announces the review.
+
+    The debtor's segment, hence their policy, may change before the row is sent; what was
+    planned (and the review it announces) should not.
+    """
+    params: dict = {"message": step.message}
+    if step.escalate:
+        params["escalates"] = True
+    return params
+
+
 def dedupe_key(debt_id: int, level: int, scheduled_for: date) -> str:
     return f"reminder:{debt_id}:{level}:{scheduled_for.isoformat()}"
 
@@ -326,7 +338,7 @@ class _Planning:
                     scheduled_for=scheduled_for,
                     not_before=self._opening(candidate.country),
                     priority=candidate.priority,
-                    params={},
+                    params=step_params(step),
                 )
             )
             if step.escalate:

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+import backend.models  # noqa: F401  (every mapper, before the first query)
 from backend.db import get_engine, session_factory, utcnow
 
 log = logging.getLogger("backend.campaigns.scheduler")
