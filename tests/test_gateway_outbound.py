@@ -22,7 +22,7 @@ from sqlalchemy import select
 from backend.config import get_settings
 from backend.contacts.models import ChannelContact
 from backend.db import session_factory
-from backend.enums import Channel, Language
+from backend.enums import Language
 from backend.gateway import inbound, link_tokens
 from backend.gateway.channels import build_adapters, webchat
 from backend.gateway.channels.base import (
@@ -446,7 +446,7 @@ def test_an_unreachable_smtp_server_is_transient_and_none_configured_permanent(
 def test_the_unsubscribe_link_stops_email_once_and_says_so(
     anonymous_client, db_session, settings, clock
 ):
-    debtor, _ = factories.debtor_with_debt(db_session, **{})
+    debtor, _ = factories.debtor_with_debt(db_session)
     debtor.preferred_language = Language.EN
     db_session.commit()
     path = unsubscribe_link(settings, debtor.id).removeprefix(settings.public_base_url)
@@ -477,5 +477,65 @@ def test_one_click_unsubscribe_and_forged_links(anonymous_client, db_session, se
     assert anonymous_client.post(f"/unsubscribe/{token}").status_code == 200
     db_session.expire_all()
     assert debtor.email_opted_out_at == clock.fixed
-    assert [c.channel for c in db_session.scalars(select(ChannelContact))] == []
-    assert Channel.WEBCHAT  # e-mail is no conversation channel: no contact was made
+    assert db_session.scalars(select(ChannelContact)).all() == []  # e-mail has no contact
+
+
+def test_the_senders_record_after_a_web_chat_delivery_adds_nothing(
+    chat, engine, db_session, settings, clock
+):
+    debtor, debt = factories.debtor_with_debt(db_session)
+    contact = factories.contact(db_session, debtor, external_id=SESSION)
+    reminder = sent_reminder(db_session, debtor, debt, clock, contact=contact)
+    db_session.commit()
+    recipient = to_webchat(contact)
+    adapter = WebchatAdapter(settings, open_session=session_factory(engine))
+    # The sender's message: no outbox id on it; the id of the stored entry comes back.
+    provider_id = deliver(adapter, recipient, OutboundText(text="Lembrete", buttons=[PLAN]))
+
+    inbound.record_outbound(
+        db_session,
+        message=reminder,
+        recipient=recipient,
+        rendered=SimpleNamespace(text="Lembrete", buttons=[PLAN]),
+        provider_message_id=provider_id,
+        now=clock.fixed,
+    )
+    db_session.commit()
+
+    assert [m["id"] for m in poll(chat).json()["messages"]] == [int(provider_id)]
+
+
+def test_the_senders_record_of_an_email_is_kept_for_the_debtor(db_session, clock):
+    debtor, debt = factories.debtor_with_debt(db_session)
+    reminder = sent_reminder(db_session, debtor, debt, clock)
+
+    logged = inbound.record_outbound(
+        db_session,
+        message=reminder,
+        recipient=to_email(debtor),
+        rendered=SimpleNamespace(text="Olá Ana", buttons=[]),
+        provider_message_id="<1@acordo>",
+        now=clock.fixed,
+    )
+    db_session.commit()
+
+    assert (logged.contact_id, logged.debtor_id, logged.debt_id) == (None, debtor.id, debt.id)
+    assert logged.data["channel"] == "email"
+    assert logged.data["outbox_id"] == reminder.id
+
+
+def test_without_the_debtor_the_link_in_the_body_is_the_unsubscribe_header(
+    db_session, settings, mailbox
+):
+    debtor, _ = factories.debtor_with_debt(db_session)
+    db_session.commit()
+    configured = smtp(settings, mailbox.host, mailbox.port)
+    link = unsubscribe_link(configured, debtor.id)
+    anonymous = Recipient(OutboundChannel.EMAIL, debtor.email, None, "pt_BR")
+
+    deliver(EmailAdapter(configured), anonymous, OutboundText(text=f"Olá. Parar: {link}"))
+    with pytest.raises(PermanentSendError, match="no_unsubscribe_link"):
+        deliver(EmailAdapter(configured), anonymous, OutboundText(text="Olá."))
+
+    [mail] = mailbox.to(debtor.email)
+    assert mail.headers["List-Unsubscribe"].strip() == f"<{link}>"

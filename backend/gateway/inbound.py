@@ -369,7 +369,12 @@ def record_outbound(
     if provider_message_id is not None:
         data["provider_message_id"] = provider_message_id
     if outbox_id is not None and contact is not None:
-        already = _recorded_outbound(db_session=db_session, contact=contact, outbox_id=outbox_id)
+        already = _recorded_outbound(
+            db_session=db_session,
+            contact=contact,
+            outbox_id=outbox_id,
+            provider_message_id=provider_message_id,
+        )
         if already is not None:
             return already
     outbox = message
@@ -399,8 +404,18 @@ def record_outbound(
 
 
 def _recorded_outbound(
-    *, db_session: Session, contact: ChannelContact, outbox_id: int
+    *,
+    db_session: Session,
+    contact: ChannelContact,
+    outbox_id: int,
+    provider_message_id: str | None = None,
 ) -> Interaction | None:
+    # The web chat's adapter records the message itself and gives that entry's id as the
+    # provider's message id.
+    if contact.channel is Channel.WEBCHAT and (provider_message_id or "").isdigit():
+        stored = db_session.get(Interaction, int(provider_message_id))
+        if stored is not None and stored.contact_id == contact.id and stored.event == SENT:
+            return stored
     query = (
         select(Interaction)
         .where(

@@ -47,9 +47,7 @@ def _detector() -> LanguageDetector:
     return LanguageDetectorBuilder.from_languages(*_LANGUAGES).build()
 
 
-def conversation_language(
-    contact: ChannelContact, hint: Language | None = None
-) -> Language | None:
+def conversation_language(contact: ChannelContact, hint: Language | None = None) -> Language | None:
     """The language to answer this contact in; None when nothing is known (the caller's default).
 
     The stored language comes before the hint: the hint comes with every message, while the

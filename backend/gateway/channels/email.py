@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import smtplib
 from datetime import datetime
 from functools import partial
@@ -75,9 +76,7 @@ class EmailAdapter:
         """Send the text (with the unsubscribe link) as a plain-text e-mail; the Message-ID."""
         if not self.available():
             raise PermanentSendError("not_configured", "no SMTP server configured")
-        if recipient.debtor_id is None:
-            raise PermanentSendError("no_debtor", "an e-mail needs its debtor's unsubscribe link")
-        link = unsubscribe_link(self._settings, recipient.debtor_id)
+        link = self._unsubscribe_link(recipient, message.text)
         body = message.text
         if link not in body:
             footer = translate(
@@ -100,6 +99,16 @@ class EmailAdapter:
             return await to_thread.run_sync(send)
         except EmailNotSent as exc:
             raise send_error(exc) from exc
+
+    def _unsubscribe_link(self, recipient: Recipient, body: str) -> str:
+        # Without the debtor, the link the renderer wrote in the body serves the header too.
+        if recipient.debtor_id is not None:
+            return unsubscribe_link(self._settings, recipient.debtor_id)
+        base = f"{self._settings.public_base_url.rstrip('/')}{UNSUBSCRIBE_PATH}/"
+        found = re.search(re.escape(base) + r"[A-Za-z0-9_-]+", body)
+        if found is None:  # never an e-mail without a way to stop them
+            raise PermanentSendError("no_unsubscribe_link", "no debtor and no link in the body")
+        return found.group(0)
 
     async def aclose(self) -> None:
         return None
