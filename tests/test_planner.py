@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from backend.campaigns import cadence, contact_rules
 from backend.campaigns.planner import plan_due
@@ -226,19 +226,42 @@ def test_each_segment_follows_its_own_cadence(db_session):
     assert levels == {high.id: 2, low.id: 1}
 
 
-def test_ten_thousand_debts_in_fixed_batches(db_session):
-    """Many debts are planned in a few batches; the queries per batch do not grow with them."""
+def test_a_batch_costs_the_same_statements_whatever_its_size(engine, db_session):
+    """Set-based: planning 10 or 100 debts in one batch takes the same number of statements."""
+    creditor = _creditor(db_session)
+    due = SAO_PAULO_TODAY - timedelta(days=3)
+
+    def plan_debts(count: int) -> int:
+        person = factories.debtor(db_session, creditor)
+        for _ in range(count):
+            factories.debt(db_session, person, due_date=due, status=DebtStatus.OVERDUE)
+        db_session.commit()
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with session_factory(engine)() as planner_session:
+                report = plan_due(planner_session, NOW, batch_size=500)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert report.queued == count and report.batches == 1
+        return len(statements)
+
+    assert plan_debts(10) == plan_debts(100)
+
+
+def test_many_debts_are_planned_in_batches(db_session):
     creditor = _creditor(db_session)
     person = factories.debtor(db_session, creditor, preferred_language=Language.PT_BR)
     due = SAO_PAULO_TODAY - timedelta(days=3)
-    for _ in range(300):
+    for _ in range(250):
         factories.debt(db_session, person, due_date=due, status=DebtStatus.OVERDUE)
     db_session.commit()
     report = plan_due(db_session, NOW, batch_size=100)
-    assert report.queued == 300
+    assert report.queued == 250
     assert report.batches == 3
     count = db_session.scalar(select(func.count()).select_from(OutboxMessage))
-    assert count == 300
+    assert count == 250
 
 
 def _broken_plan(owed, policy, *, ended_at: datetime) -> PaymentPlan:
