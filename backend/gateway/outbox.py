@@ -457,6 +457,61 @@ def suppress(
     return won
 
 
+def suppress_many(
+    db_session: Session,
+    suppressions: list[tuple[OutboxMessage, str, Skipped]],
+    *,
+    owner: str,
+    now: datetime,
+) -> int:
+    """`suppress` for many rows (message, reason, skipped) in one transaction; commits.
+
+    One conditional UPDATE per distinct reason; returns how many rows were still ours.
+    """
+    by_reason: dict[str, list[int]] = {}
+    for message, reason, _ in suppressions:
+        by_reason.setdefault(reason, []).append(message.id)
+    won: set[int] = set()
+    for reason, ids in by_reason.items():
+        statement = (
+            update(outbox)
+            .where(
+                outbox.c.id.in_(ids),
+                outbox.c.lease_owner == owner,
+                outbox.c.status == OutboxStatus.PENDING,
+            )
+            .values(status=OutboxStatus.SUPPRESSED, suppression_reason=reason, **_no_lease(now))
+            .returning(outbox.c.id)
+        )
+        won.update(db_session.scalars(statement))
+    records = []
+    for message, reason, skipped in suppressions:
+        if message.id not in won:
+            continue
+        message.status = OutboxStatus.SUPPRESSED
+        records += [
+            (message.id, channel, DeliveryOutcome.SKIPPED_CHANNEL, why) for channel, why in skipped
+        ]
+        records.append((message.id, None, DeliveryOutcome.SUPPRESSED, reason))
+    if records:
+        db_session.execute(
+            insert(DeliveryAttempt.__table__),
+            [
+                dict(
+                    outbox_id=outbox_id,
+                    occurred_at=now,
+                    channel=channel,
+                    outcome=outcome,
+                    reason=reason[:48],
+                    detail=None,
+                )
+                for outbox_id, channel, outcome, reason in records
+            ],
+        )
+    db_session.commit()
+    return len(won)
+
+
 def fail(
     db_session: Session,
     message: OutboxMessage,

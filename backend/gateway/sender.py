@@ -189,6 +189,7 @@ class Sender:
             history = _failures_by_channel(db_session, [message.id for message in batch])
             languages = _languages(db_session, batch)
             db_session.commit()  # end the read transaction: transitions start with a write
+            batch = self._suppress_at_once(db_session, batch, facts, history, now)
             for position, message in enumerate(batch):
                 if self.stopping.is_set():
                     unstarted = [later.id for later in batch[position:]]
@@ -203,13 +204,34 @@ class Sender:
             logger.info("batch of %d handled by %s: %s", len(batch), self.owner, self.totals)
             return len(batch)
 
+    def _suppress_at_once(self, db_session, batch, facts, history, now) -> list[OutboxMessage]:
+        """Record the batch's plain suppressions in one transaction; return the other rows.
+
+        Nothing is sent for them, so nothing is in flight: one commit for all is as safe as
+        one each, and a campaign suppresses many (paid, disputed, opted out…).
+        """
+        suppressions, others = [], []
+        for message in batch:
+            decision = None
+            if message.id in facts and not history.permanent[message.id]:
+                decision = self.gate.decide(*facts[message.id], now=now, skip_channels=frozenset())
+            if decision is not None and _is_suppression(decision):
+                suppressions.append((message, decision.reason, _skipped(decision)))
+            else:
+                others.append(message)
+        if suppressions:
+            outbox.suppress_many(db_session, suppressions, owner=self.owner, now=now)
+            for _, reason, _ in suppressions:
+                self.totals.add(f"suppressed:{reason}")
+        return others
+
     async def _deliver(self, db_session, message, facts, history, languages) -> None:
         skip = set(history.permanent[message.id])
         transient = history.transient[message.id]
         while True:
             now = self.clock()
             decision = self.gate.decide(*facts, now=now, skip_channels=frozenset(skip))
-            if hasattr(decision, "until"):  # Defer
+            if _is_deferral(decision):
                 outbox.defer(
                     db_session,
                     message,
@@ -220,7 +242,7 @@ class Sender:
                 )
                 self.totals.add("deferred")
                 return
-            if not hasattr(decision, "route"):  # Suppress
+            if _is_suppression(decision):
                 if skip:  # the channels that were left all failed: nothing else to try
                     self._fail(db_session, message, outbox.NO_CHANNEL_LEFT, decision.reason)
                 else:
@@ -383,6 +405,15 @@ class Sender:
             db_session, message, owner=self.owner, now=self.clock(), reason=reason, detail=detail
         )
         self.totals.add(f"failed:{reason}")
+
+
+# The gate's decisions told apart by shape, so tests may hand in their own gate.
+def _is_deferral(decision) -> bool:
+    return hasattr(decision, "until")
+
+
+def _is_suppression(decision) -> bool:
+    return not hasattr(decision, "route") and not hasattr(decision, "until")
 
 
 def _skipped(decision) -> list[tuple[OutboundChannel, str]]:
