@@ -220,13 +220,21 @@ def due_tomorrow(db_session):
     return promise, plan.installments[0]
 
 
-def test_the_day_before_a_promise_or_installment_a_reminder_is_queued_once(db_session):
+def test_the_day_before_a_promise_or_installment_a_reminder_is_queued_once(db_session, monkeypatch):
     promise, installment = due_tomorrow(db_session)
 
     first = followup.run(db_session, NOW)
+    offered = []
+    enqueue_many = followup.outbox.enqueue_many
+    monkeypatch.setattr(
+        followup.outbox,
+        "enqueue_many",
+        lambda s, rows: offered.extend(rows) or enqueue_many(s, rows),
+    )
     second = followup.run(db_session, NOW)
 
     assert (first.reminders_queued, second.reminders_queued) == (2, 0)
+    assert offered == []  # what is queued already is not even offered again
     (promise_due,) = outbox(db_session, MessageKind.PROMISE_DUE)
     (installment_due,) = outbox(db_session, MessageKind.INSTALLMENT_DUE)
     assert promise_due.dedupe_key == f"promise_due:{promise.id}"

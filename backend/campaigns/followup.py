@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Exists, String, cast, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import contact_rules, gate
@@ -33,7 +33,7 @@ from backend.debtors.models import Debtor
 from backend.debts.models import Debt, DebtStatus
 from backend.enums import Actor
 from backend.gateway import outbox
-from backend.gateway.models import MessageKind
+from backend.gateway.models import MessageKind, OutboxMessage
 from backend.interactions.service import record
 from backend.negotiation.models import NegotiationPolicy
 from backend.plans.models import Installment, PaymentPlan, PlanStatus
@@ -282,7 +282,7 @@ def _break_plans(
     ).all()
     result = {}
     for plan_id, debt_id in sorted(broken):
-        debt = db_session.get(Debt, debt_id)
+        debt = db_session.get(Debt, debt_id, populate_existing=True)
         _return_to_collection(db_session, debt)
         remaining = debt.outstanding_minor
         record(
@@ -340,7 +340,7 @@ def _complete_paid_plans(db_session: Session, now: datetime, batch_size: int) ->
             .execution_options(synchronize_session=False)
         ).all()
         for plan_id, debt_id in sorted(done):
-            debt = db_session.get(Debt, debt_id)
+            debt = db_session.get(Debt, debt_id, populate_existing=True)
             status = DebtStatus.PAID if debt.outstanding_minor == 0 else DebtStatus.OVERDUE
             db_session.execute(
                 update(Debt)
@@ -376,6 +376,7 @@ def _day_before_reminders(db_session: Session, now: datetime, batch_size: int) -
                 PromiseToPay.status == PromiseStatus.ACTIVE,
                 PromiseToPay.promised_date == tomorrow,
                 Debtor.timezone == zone,
+                ~_queued("promise_due:", PromiseToPay.id),
             )
         ).all()
         installment_rows = db_session.execute(
@@ -388,6 +389,7 @@ def _day_before_reminders(db_session: Session, now: datetime, batch_size: int) -
                 Installment.due_date == tomorrow,
                 Installment.paid_minor < Installment.amount_minor,
                 Debtor.timezone == zone,
+                ~_queued("installment_due:", Installment.id),
             )
         ).all()
         messages = []
@@ -415,6 +417,12 @@ def _day_before_reminders(db_session: Session, now: datetime, batch_size: int) -
             queued += outbox.enqueue_many(db_session, messages[start : start + batch_size])
             db_session.commit()
     return queued
+
+
+def _queued(prefix: str, row_id) -> Exists:
+    """Already in the outbox under `prefix` + the row's id (so each minute skips it)."""
+    key = literal(prefix).concat(cast(row_id, String))
+    return exists().where(OutboxMessage.dedupe_key == key)
 
 
 def _message(
