@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from backend.db import session_factory
 from backend.debts.models import DebtStatus
 from backend.deps import require_contact_signature, require_service_token
 from backend.ledger import service as ledger
@@ -416,3 +418,36 @@ def test_the_migration_explains_existing_balances_and_its_downgrade_removes_that
     assert entries(db_session, partly_paid) == []
     db_session.close()
     command.upgrade(alembic_config(url), "head")
+
+
+def test_two_accrual_runs_at_once_post_each_day_once(engine, db_session):
+    overdue = dict(
+        fees_minor=0, interest_minor=0, outstanding_minor=200000, due_date=date(2026, 10, 1)
+    )
+    debts = [factories.debtor_with_debt(db_session, **overdue)[1] for _ in range(4)]
+    for debt in debts:
+        ledger.open_debt(db_session=db_session, debt=debt, now=NOW - timedelta(days=20))
+    db_session.commit()
+    sessions = session_factory(engine)
+    start = threading.Barrier(2)
+    counts, errors = [], []
+
+    def run():
+        try:
+            with sessions() as session:
+                start.wait()
+                counts.append(ledger.accrue_all(db_session=session, now=NOW, batch_size=2))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == [] and sum(counts) == len(debts)
+    for debt in debts:
+        assert_explained(db_session, debt)
+        # 20 days × 2000/30 = 1333,33 → 1333, once.
+        assert debt.interest_minor == 1333

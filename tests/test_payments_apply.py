@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from backend.db import session_factory
 from backend.debts.models import DebtStatus
 from backend.gateway.models import MessageKind, OutboxMessage
 from backend.interactions.models import Interaction
@@ -170,3 +172,29 @@ def test_a_payment_brings_late_interest_up_to_its_day_first(db_session):
         DebtStatus.PAID,
     )
     assert explained(db_session, debt)
+
+
+def test_the_same_payment_reported_twice_at_once_is_applied_once(engine, db_session):
+    _, debt = factories.debtor_with_debt(db_session, **PLAIN)
+    sessions = session_factory(engine)
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def report():
+        try:
+            with sessions() as session:
+                start.wait()
+                results.append(pay(session, session.merge(debt), 10000, "psp-twice")[2])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == [] and sorted(results) == [False, True]
+    assert len(payment_entries(db_session, debt)) == 1
+    assert len(thanks(db_session)) == 1
+    assert explained(db_session, debt) and debt.outstanding_minor == 20000
