@@ -438,3 +438,14 @@ def test_an_adapter_that_raises_something_unexpected_leaves_the_message_in_doubt
     assert statuses(db_session) == {message_id: OutboxStatus.IN_DOUBT}
     asyncio.run(make_sender(engine, settings, OrderGate(), telegram).run(once=True))
     assert telegram.sent == []
+
+
+def test_one_run_goes_on_past_a_batch_that_was_all_suppressed(engine, db_session, settings):
+    ids = debtors(db_session, 5)
+    queue(db_session, [row(debtor_id, f"k{debtor_id}") for debtor_id in ids])
+    gate = OrderGate(fixed=Suppress("debt_paid"))
+    sender = make_sender(engine, settings, gate, ScriptedAdapter(OutboundChannel.TELEGRAM))
+    sender.config = SenderConfig(batch_size=2)
+    asyncio.run(sender.run(once=True))
+    assert set(statuses(db_session).values()) == {OutboxStatus.SUPPRESSED}
+    assert len(statuses(db_session)) == 5

@@ -189,10 +189,10 @@ class Sender:
             history = _failures_by_channel(db_session, [message.id for message in batch])
             languages = _languages(db_session, batch)
             db_session.commit()  # end the read transaction: transitions start with a write
-            batch = self._suppress_at_once(db_session, batch, facts, history, now)
-            for position, message in enumerate(batch):
+            to_deliver = self._suppress_at_once(db_session, batch, facts, history, now)
+            for position, message in enumerate(to_deliver):
                 if self.stopping.is_set():
-                    unstarted = [later.id for later in batch[position:]]
+                    unstarted = [later.id for later in to_deliver[position:]]
                     outbox.release(db_session, owner=self.owner, message_ids=unstarted)
                     break
                 if message.id not in facts:
