@@ -333,24 +333,22 @@ def downgrade() -> None:
         batch_op.drop_index("ix_installments_due_date")
     with op.batch_alter_table("debts", schema=None) as batch_op:
         batch_op.drop_index("ix_debts_status_due_date")
-    with op.batch_alter_table("negotiation_policies", schema=None) as batch_op:
-        batch_op.drop_column("max_late_installments")
-        batch_op.drop_column("installment_grace_days")
-
-    with op.batch_alter_table("installments", schema=None) as batch_op:
-        batch_op.drop_column("late_since")
-
-    with op.batch_alter_table("debts", schema=None) as batch_op:
-        batch_op.drop_column("accrued_through")
-        batch_op.drop_column("legal_review_at")
-
-    with op.batch_alter_table("debtors", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_debtors_recovery_priority_minor"))
-        batch_op.drop_column("email_opted_out_at")
-        batch_op.drop_column("segment_updated_at")
-        batch_op.drop_column("recovery_priority_minor")
-        batch_op.drop_column("pay_likelihood")
-        batch_op.drop_column("risk_score")
+    # Plain DROP COLUMN (SQLite 3.35+), not a batch copy: recreating these tables would drop
+    # rows that other tables still reference.
+    op.drop_index(op.f("ix_debtors_recovery_priority_minor"), table_name="debtors")
+    for table, column in (
+        ("negotiation_policies", "max_late_installments"),
+        ("negotiation_policies", "installment_grace_days"),
+        ("installments", "late_since"),
+        ("debts", "accrued_through"),
+        ("debts", "legal_review_at"),
+        ("debtors", "email_opted_out_at"),
+        ("debtors", "segment_updated_at"),
+        ("debtors", "recovery_priority_minor"),
+        ("debtors", "pay_likelihood"),
+        ("debtors", "risk_score"),
+    ):
+        op.drop_column(table, column)
 
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_entries_debt_id"))
