@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from backend.campaigns import cadence
 from backend.config import get_settings
 from backend.contacts.models import ChannelContact
 from backend.db import session_factory
@@ -539,3 +540,17 @@ def test_without_the_debtor_the_link_in_the_body_is_the_unsubscribe_header(
 
     [mail] = mailbox.to(debtor.email)
     assert mail.headers["List-Unsubscribe"].strip() == f"<{link}>"
+
+
+def test_the_replayed_reminder_is_the_campaigns_own_text(chat, db_session, settings, clock):
+    creditor = factories.creditor(db_session, name="Aurora Crédito")
+    cadence.seed_defaults(db_session, creditor)
+    debtor = factories.debtor(db_session, creditor, preferred_language=Language.EN)
+    debt = factories.debt(db_session, debtor)
+    sent_reminder(db_session, debtor, debt, clock)
+    db_session.commit()
+
+    opened = chat.post("/chat/api/sessions", json={"link": link_token(settings, debtor, clock)})
+
+    [shown] = poll(chat, session=opened.json()["session_id"]).json()["messages"]
+    assert "Aurora Crédito" in shown["text"]
