@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -43,32 +44,37 @@ def database_url(request, tmp_path) -> Iterator[str]:
     yield url
 
 
-def start_sender(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend.gateway.sender", "--lease-seconds", str(LEASE_SECONDS)]
-        + list(args),
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+def start_sender(env: dict, log: Path, *args: str) -> subprocess.Popen:
+    """The sender process, its output in `log` (a pipe nobody reads could block it)."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "backend.gateway.sender", "--lease-seconds", str(LEASE_SECONDS)]
+            + list(args),
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen, timeout: float) -> None:
+def wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen, log: Path, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace")
-            pytest.fail(f"the sender exited ({process.returncode}) too early:\n{output[-3000:]}")
+            output = log.read_text(errors="replace")[-3000:]
+            pytest.fail(f"the sender exited ({process.returncode}) too early:\n{output}")
         if time.monotonic() > deadline:
             pytest.fail("the sender did not get that far in time")
         time.sleep(0.01)
 
 
 def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_once(
-    database_url,
+    database_url, tmp_path
 ):
+    log = tmp_path / "sender.log"
     now = utcnow()
     engine = make_engine(database_url)
     world = populate(engine, now=now, sizes=SIZES)
@@ -81,9 +87,9 @@ def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_
 
     with serving(bot_api, graph):
         env = {**os.environ, **sender_environment(database_url, bot_api, graph)}
-        first = start_sender(env)
+        first = start_sender(env, log)
         try:
-            wait_until(lambda: received() >= KILL_AFTER, first, timeout=180)
+            wait_until(lambda: received() >= KILL_AFTER, first, log, timeout=180)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
         finally:
@@ -91,9 +97,9 @@ def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_
                 first.kill()
         received_at_kill = received()
         time.sleep(LEASE_SECONDS + 0.5)  # the dead sender's leases expire
-        second = start_sender(env, "--once")
-        output, _ = second.communicate(timeout=300)
-        assert second.returncode == 0, output.decode(errors="replace")[-3000:]
+        second = start_sender(env, log, "--once")
+        second.wait(timeout=300)
+        assert second.returncode == 0, log.read_text(errors="replace")[-3000:]
 
     assert received_at_kill < total, "the campaign had finished before the kill"
     delivered = bot_api.counts() + graph.counts()
