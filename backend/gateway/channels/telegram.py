@@ -438,6 +438,7 @@ class TelegramAdapter:
         self._pacer = application.bot_data["deps"].pacer if application is not None else None
         self._owns_bot = application is None
         self._started = application is not None
+        self._starting = asyncio.Lock()
 
     def available(self) -> bool:
         return bool(self._settings.telegram_bot_token)
@@ -467,6 +468,10 @@ class TelegramAdapter:
         return str(sent.message_id)
 
     async def _ready_bot(self) -> Bot:
+        async with self._starting:  # concurrent first sends start one bot
+            return await self._start_bot()
+
+    async def _start_bot(self) -> Bot:
         if self._bot is None:
             timeout = SEND_TIMEOUT_SECONDS
             self._bot = ExtBot(

@@ -377,6 +377,11 @@ class WebchatAdapter:
     ) -> None:
         """Writes through `open_session` (the app's), else on the configured database."""
         self._settings = settings
+        if open_session is None:  # no connection is made before the first send
+            engine = make_engine(
+                settings.database_url, timeout_seconds=settings.database_timeout_seconds
+            )
+            open_session = session_factory(engine)
         self._open_session = open_session
 
     def available(self) -> bool:
@@ -390,12 +395,6 @@ class WebchatAdapter:
             raise TransientSendError("database_unavailable", type(exc).__name__) from exc
 
     def _store(self, recipient: Recipient, message: OutboundText) -> str:
-        if self._open_session is None:
-            engine = make_engine(
-                self._settings.database_url,
-                timeout_seconds=self._settings.database_timeout_seconds,
-            )
-            self._open_session = session_factory(engine)
         with self._open_session() as db_session:
             if recipient.contact_id is not None:
                 contact = db_session.get(ChannelContact, recipient.contact_id)
