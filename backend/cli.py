@@ -22,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     commands.add_parser("guide", help="print where the demo runs and who to verify as")
     commands.add_parser("break-promises", help="mark promises whose day has passed as broken")
+    segments = commands.add_parser("segments", help="risk segments from the scorecard")
+    segments.add_subparsers(dest="segments_command", required=True).add_parser(
+        "recompute", help="rescore every debtor now (the scheduler does it nightly)"
+    )
+    commands.add_parser(
+        "accrue", help="post late interest and fees due up to today (the scheduler does it hourly)"
+    )
     commands.add_parser("telegram-poll", help="run the Telegram bot in polling mode (local use)")
     unlock = commands.add_parser(
         "unlock-verification",
@@ -66,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         with session_factory(get_engine())() as db_session:
             broken = break_overdue(db_session=db_session, now=utcnow())
         print(f"{len(broken)} promise(s) marked broken")
+    elif args.command == "segments":
+        from backend.segments.service import recompute_all
+
+        with session_factory(get_engine())() as db_session:
+            print(recompute_all(db_session, utcnow()).line())
+    elif args.command == "accrue":
+        from backend.ledger.service import accrue_all
+
+        with session_factory(get_engine())() as db_session:
+            print(f"{accrue_all(db_session=db_session, now=utcnow())} debt(s) brought up to date")
     elif args.command == "unlock-verification":
         return _unlock_verification(args.debtor, lifted_by=args.by, reason=args.reason)
     elif args.command == "telegram-poll":
@@ -216,6 +233,10 @@ def _print_demo_guide(host: str, port: int) -> None:
         "warm up)"
     )
     print(f"Backend API: http://{host}:{port}/docs  (service token: ACORDO_SERVICE_TOKEN)")
+    print(
+        "Reminders: e-mailed to the demo debtors within their local contact hours; read them "
+        "at http://127.0.0.1:8025/ and follow their link into the web chat"
+    )
     print("Demo debtors (verify with the last 4 document characters and the birth date):")
     for persona in DEMO_PERSONAS:
         suffix = "".join(ch for ch in persona.document if ch.isalnum())[-4:]

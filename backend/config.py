@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     )
     knowledge_chat_model: str = Field("", description="the chat model, e.g. gpt-4o-mini")
     knowledge_chat_timeout_seconds: float = Field(20.0, gt=0)
+    scheduler_nightly_hour_utc: int = Field(
+        2, ge=0, le=23, description="hour (UTC) the scheduler recomputes risk segments"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = Field(

@@ -11,6 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from backend.access_log import AccessLog, silence_uvicorn_access_log
+from backend.campaigns.contact_rules_views import router as contact_rules_router
+from backend.campaigns.views import router as campaigns_router
 from backend.contacts.views import router as contacts_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_contact_signature, require_service_token
@@ -23,8 +25,10 @@ from backend.gateway.channels.webchat import router as chat_router
 from backend.gateway.channels.whatsapp import router as whatsapp_router
 from backend.gateway.lifespan import lifespan
 from backend.knowledge.views import router as knowledge_router
+from backend.ledger.views import router as ledger_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
 from backend.payments.views import router as payments_router
+from backend.segments.views import router as segments_router
 from backend.verification.views import router as verification_router
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,10 @@ def create_app() -> FastAPI:
         debts_router,
         telegram_router,
         knowledge_router,
+        ledger_router,
+        campaigns_router,
+        contact_rules_router,
+        segments_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
     # The payment provider signs each call with its own secret; the service token is no use here.

@@ -19,6 +19,7 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.campaigns import cadence, contact_rules
 from backend.contacts.models import ChannelContact
 from backend.creditors.models import Creditor
 from backend.debtors.models import Debtor, normalize_document
@@ -27,6 +28,7 @@ from backend.disputes import service as disputes
 from backend.disputes.models import DisputeReason
 from backend.disputes.schemas import DisputeCreate
 from backend.enums import Channel, Language, VerificationMode
+from backend.ledger import service as ledger
 from backend.money import to_minor
 from backend.negotiation.models import NegotiationPolicy
 from backend.plans import service as plans
@@ -94,7 +96,7 @@ DEMO_PERSONAS = (
         "2100.00",
         "150.90",
         "200.00",
-        45,
+        8,
     ),
     Persona(
         "C-ES-0001",
@@ -113,7 +115,7 @@ DEMO_PERSONAS = (
         "1100.00",
         "60.00",
         "120.00",
-        30,
+        3,
     ),
     Persona(
         "C-IT-0001",
@@ -132,7 +134,7 @@ DEMO_PERSONAS = (
         "3200.00",
         "150.00",
         "250.00",
-        60,
+        16,
     ),
     Persona(
         "C-US-0001",
@@ -151,7 +153,7 @@ DEMO_PERSONAS = (
         "900.00",
         "35.00",
         "45.00",
-        12,
+        5,
     ),
 )
 
@@ -187,6 +189,8 @@ def seed(*, db_session: Session, now: datetime, extra_per_language: int = 3) -> 
     db_session.flush()
     for (segment, currency), limits in POLICY_TABLE.items():
         db_session.add(_policy(creditor, segment, currency, limits))
+    cadence.seed_defaults(db_session, creditor)
+    contact_rules.seed_defaults(db_session)
 
     today = now.date()
     for persona in DEMO_PERSONAS:
@@ -212,6 +216,10 @@ def seed(*, db_session: Session, now: datetime, extra_per_language: int = 3) -> 
             db_session.add(debt)
             _add_whatsapp_contact(db_session, debtor)
             created_extras.append((debtor, debt))
+    db_session.flush()
+    # Every balance starts explained: its opening entries in the ledger.
+    for debt in db_session.scalars(select(Debt).where(Debt.creditor_id == creditor.id)):
+        ledger.open_debt(db_session=db_session, debt=debt, now=now)
     db_session.commit()
 
     # Some extras get the later lives of a debt, through the same services the API uses.

@@ -3,12 +3,13 @@
     python -m backend.campaigns.scheduler [--once] [--nightly-hour H]
 
 Every minute: the follow-up of promises and plans (`followup.run`), then the cadence levels
-due today (`planner.plan_due`). Every night at `--nightly-hour` (UTC; default
-`ACORDO_SCHEDULER_NIGHTLY_HOUR_UTC`, else 2): interest and fees accrue
-(`ledger.accrual.accrue_all`), then risk segments and recovery priorities are recomputed
-(`segments.service.recompute_all`). Each job runs in its own session with the clock read once,
-and logs a one-line summary of counts (never a name, a document or an amount).
-`--once` runs every job once, in that order, and exits.
+due today (`planner.plan_due`). Every hour: interest and fees accrue (`ledger.accrual.accrue_all`;
+hourly because "yesterday" ends at a different hour in each debtor's time zone, and each run
+only touches debts not yet accrued through their own local day). Every night at
+`--nightly-hour` (UTC; default the setting `ACORDO_SCHEDULER_NIGHTLY_HOUR_UTC`, 2): risk
+segments and recovery priorities are recomputed (`segments.service.recompute_all`). Each job
+runs in its own session with the clock read once, and logs a one-line summary of counts
+(never a name, a document or an amount). `--once` runs every job once, in that order, and exits.
 
 Several schedulers at once are safe, so a deployment may run two for availability: every
 outbox row has a unique dedupe key inserted with ON CONFLICT DO NOTHING, superseding and
@@ -30,11 +31,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 import backend.models  # noqa: F401  (every mapper, before the first query)
+from backend.config import get_settings
 from backend.db import get_engine, session_factory, utcnow
 
 log = logging.getLogger("backend.campaigns.scheduler")
 
-DEFAULT_NIGHTLY_HOUR_UTC = 2
 Job = Callable[[Session, datetime], object]
 
 
@@ -64,7 +65,8 @@ def recompute_segments(db_session: Session, now: datetime) -> object:
 
 # Follow-up first: a promise or plan it finds broken puts the debt back in the cadence at once.
 EVERY_MINUTE: tuple[Job, ...] = (follow_up, plan_cadence)
-NIGHTLY: tuple[Job, ...] = (accrue, recompute_segments)
+HOURLY: tuple[Job, ...] = (accrue,)
+NIGHTLY: tuple[Job, ...] = (recompute_segments,)
 
 
 def run_job(sessions: sessionmaker[Session], job: Job, *, now: datetime | None = None) -> bool:
@@ -93,7 +95,7 @@ def run_job(sessions: sessionmaker[Session], job: Job, *, now: datetime | None =
 
 def run_all_once(sessions: sessionmaker[Session], *, now: datetime | None = None) -> bool:
     """Every job once: what the minute runs, then what the night runs. True when all passed."""
-    results = [run_job(sessions, job, now=now) for job in (*EVERY_MINUTE, *NIGHTLY)]
+    results = [run_job(sessions, job, now=now) for job in (*EVERY_MINUTE, *HOURLY, *NIGHTLY)]
     return all(results)
 
 
@@ -121,11 +123,15 @@ def serve(sessions: sessionmaker[Session], *, nightly_hour: int) -> None:
         next_run_time=utcnow(),
     )
     scheduler.add_job(
+        _run_all, "cron", minute=5, args=(sessions, HOURLY), id="hourly", next_run_time=utcnow()
+    )
+    scheduler.add_job(
         _run_all, "cron", hour=nightly_hour, minute=0, args=(sessions, NIGHTLY), id="nightly"
     )
     log.info(
-        "scheduler started: every minute %s; nightly at %02d:00 UTC %s",
+        "scheduler started: every minute %s; hourly %s; nightly at %02d:00 UTC %s",
         [job.__name__ for job in EVERY_MINUTE],
+        [job.__name__ for job in HOURLY],
         nightly_hour,
         [job.__name__ for job in NIGHTLY],
     )
@@ -152,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         choices=range(24),
         metavar="H",
-        default=int(os.environ.get("ACORDO_SCHEDULER_NIGHTLY_HOUR_UTC", DEFAULT_NIGHTLY_HOUR_UTC)),
-        help="hour (UTC) of the nightly accrual and segment jobs",
+        default=get_settings().scheduler_nightly_hour_utc,
+        help="hour (UTC) of the nightly segment job",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
