@@ -15,7 +15,11 @@ from sqlalchemy import select
 
 from backend.db import session_factory
 from backend.gateway import outbox
-from backend.gateway.channels.base import PermanentSendError, TransientSendError
+from backend.gateway.channels.base import (
+    DeliveryUncertain,
+    PermanentSendError,
+    TransientSendError,
+)
 from backend.gateway.models import (
     DeliveryAttempt,
     DeliveryOutcome,
@@ -438,6 +442,19 @@ def test_an_adapter_that_raises_something_unexpected_leaves_the_message_in_doubt
     assert statuses(db_session) == {message_id: OutboxStatus.IN_DOUBT}
     asyncio.run(make_sender(engine, settings, OrderGate(), telegram).run(once=True))
     assert telegram.sent == []
+
+
+def test_a_request_that_timed_out_after_sending_is_in_doubt_not_retried(
+    engine, db_session, settings
+):
+    message_id = one_message(db_session)
+    telegram = ScriptedAdapter(OutboundChannel.TELEGRAM, DeliveryUncertain("no_answer"))
+    whatsapp = ScriptedAdapter(OutboundChannel.WHATSAPP)
+    gate = OrderGate(order=(OutboundChannel.TELEGRAM, OutboundChannel.WHATSAPP))
+    asyncio.run(make_sender(engine, settings, gate, telegram, whatsapp).run(once=True))
+    assert statuses(db_session) == {message_id: OutboxStatus.IN_DOUBT}
+    # Not on the next channel either: the first copy may have arrived.
+    assert whatsapp.sent == []
 
 
 def test_one_run_goes_on_past_a_batch_that_was_all_suppressed(engine, db_session, settings):

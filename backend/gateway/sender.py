@@ -48,6 +48,7 @@ from backend.debtors.models import Debtor
 from backend.gateway import outbox
 from backend.gateway.channels.base import (
     ChannelAdapter,
+    DeliveryUncertain,
     OutboundText,
     PermanentSendError,
     Recipient,
@@ -330,6 +331,13 @@ class Sender:
                 )
                 skip.add(channel)
                 continue
+            except DeliveryUncertain as exc:
+                logger.warning("outbox %d: no answer from %s", message.id, channel.value)
+                outbox.mark_in_doubt(
+                    db_session, message, owner=self.owner, now=self.clock(), reason=exc.reason
+                )
+                self.totals.add("in_doubt")
+                return
             except Exception as exc:  # unmapped: maybe delivered, so never retried
                 logger.error("outbox %d: adapter raised %s", message.id, type(exc).__name__)
                 outbox.mark_in_doubt(

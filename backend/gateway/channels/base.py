@@ -74,6 +74,14 @@ class TransientSendError(SendError):
         self.retry_after = retry_after
 
 
+class DeliveryUncertain(SendError):
+    """The request may have reached the provider (it timed out after being sent).
+
+    Never retried: a second copy of a collection message is worse than a missing one, and
+    the sender records the message as in doubt instead.
+    """
+
+
 class PermanentSendError(SendError):
     """The channel refuses this message for good (blocked bot, unknown chat, no template)."""
 

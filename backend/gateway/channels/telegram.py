@@ -26,7 +26,14 @@ from functools import partial
 from anyio import to_thread
 from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -49,6 +56,7 @@ from backend.enums import Actor, Channel, Language
 from backend.gateway import inbound as gateway
 from backend.gateway import link_tokens
 from backend.gateway.channels.base import (
+    DeliveryUncertain,
     OutboundText,
     PermanentSendError,
     Recipient,
@@ -500,7 +508,7 @@ class TelegramAdapter:
             self._started = False
 
 
-def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError:
+def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError | DeliveryUncertain:
     """What a Bot API failure means for the outbound path: retry later, or try another channel."""
     if isinstance(exc, RetryAfter):
         seconds = exc._retry_after.total_seconds()  # the property warns: deprecated as a number
@@ -509,6 +517,10 @@ def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError:
         return PermanentSendError("blocked", exc.message[:200])
     if isinstance(exc, BadRequest):  # chat not found, and anything Telegram will never accept
         return PermanentSendError("refused", exc.message[:200])
-    if isinstance(exc, NetworkError):  # TimedOut too
+    if isinstance(exc, TimedOut):
+        # python-telegram-bot reports a connect timeout and an unanswered request alike, and
+        # the second may have been delivered: not retried (see DeliveryUncertain).
+        return DeliveryUncertain("no_answer", type(exc).__name__)
+    if isinstance(exc, NetworkError):
         return TransientSendError("unreachable", type(exc).__name__)
     return TransientSendError("telegram_error", type(exc).__name__)

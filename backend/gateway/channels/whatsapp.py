@@ -34,6 +34,7 @@ from backend.enums import Actor, Channel, Language
 from backend.gateway import inbound as gateway
 from backend.gateway.channels import whatsapp_api
 from backend.gateway.channels.base import (
+    DeliveryUncertain,
     OutboundText,
     PermanentSendError,
     Recipient,
@@ -406,13 +407,16 @@ class WhatsAppAdapter:
             self._graph = None
 
 
-def send_error(exc: GraphError) -> TransientSendError | PermanentSendError:
+def send_error(exc: GraphError) -> TransientSendError | PermanentSendError | DeliveryUncertain:
     """What a Graph API failure means for the outbound path.
 
-    429, 5xx, timeouts and rate-limit codes are retried; any other refusal (131026
-    undeliverable, 131047 outside the 24-hour window…) is final for this channel.
+    429, 5xx, failed connections and rate-limit codes are retried; a request sent but never
+    answered may have been delivered, so it is not; any other refusal (131026 undeliverable,
+    131047 outside the 24-hour window…) is final for this channel.
     """
     detail = f"{exc.status or '-'}/{exc.code or '-'}"
+    if exc.status is None and exc.maybe_delivered:
+        return DeliveryUncertain("no_answer", detail)
     if exc.status is None or exc.status == 429 or exc.status >= 500:
         return TransientSendError("unreachable" if exc.status is None else "provider_busy", detail)
     if exc.code in TRANSIENT_CODES:

@@ -62,10 +62,19 @@ class GraphError(Exception):
     `status` is the HTTP status (None when nothing was answered), `code` Meta's error code.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        maybe_delivered: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
+        # No answer, but the request had been sent: Meta may have accepted it.
+        self.maybe_delivered = maybe_delivered
 
 
 class TemplateUnavailable(Exception):
@@ -348,9 +357,16 @@ class GraphClient:
                 f"Graph API answered {status}", status=status, code=_error_code(exc.response)
             ) from exc
         except httpx.HTTPError as exc:
-            raise GraphError(f"Graph API unreachable: {type(exc).__name__}") from exc
+            # Connecting failed (or no connection was free): the request never left.
+            never_sent = isinstance(exc, _NEVER_SENT)
+            raise GraphError(
+                f"Graph API unreachable: {type(exc).__name__}", maybe_delivered=not never_sent
+            ) from exc
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise GraphError("the Graph API's answer has no message id") from exc
+
+
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _error_code(response: httpx.Response) -> int | None:
