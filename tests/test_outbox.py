@@ -181,7 +181,7 @@ def test_a_row_left_sending_becomes_in_doubt_and_is_never_claimed_again(db_sessi
     assert outbox.claim(db_session, owner=B, now=later) == []
     assert statuses(db_session) == {message.id: OutboxStatus.IN_DOUBT}
     assert attempts(db_session, message.id) == [
-        (OutboundChannel.WHATSAPP, DeliveryOutcome.PERMANENT_ERROR, outbox.IN_DOUBT)
+        (OutboundChannel.WHATSAPP, DeliveryOutcome.IN_DOUBT, outbox.IN_DOUBT)
     ]
     assert outbox.claim(db_session, owner=B, now=later + timedelta(days=1)) == []
     # Had A only been slow, what it knows (delivered) is still recorded.

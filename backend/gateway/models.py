@@ -81,6 +81,7 @@ class DeliveryOutcome(str, enum.Enum):
     SUPPRESSED = "suppressed"
     TRANSIENT_ERROR = "transient_error"  # retried with backoff
     PERMANENT_ERROR = "permanent_error"  # the next allowed channel is tried
+    IN_DOUBT = "in_doubt"  # maybe delivered (no answer, or the sender died): never resent
     SKIPPED_CHANNEL = "skipped_channel"  # not allowed on this channel (opt-out, no contact…)
 
 

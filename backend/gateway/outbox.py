@@ -271,8 +271,7 @@ def give_up_abandoned_sends(db_session: Session, *, now: datetime, commit: bool 
                     outbox_id=row.id,
                     occurred_at=now,
                     channel=row.channel,
-                    # No outcome says "maybe": it is final and never retried, like this one.
-                    outcome=DeliveryOutcome.PERMANENT_ERROR,
+                    outcome=DeliveryOutcome.IN_DOUBT,
                     reason=IN_DOUBT,
                     detail="in flight when its sender stopped; not resent",
                 )
@@ -545,7 +544,7 @@ def mark_in_doubt(
         owner=owner,
         expected=(OutboxStatus.SENDING,),
         values=dict(status=OutboxStatus.IN_DOUBT, last_error=reason, updated_at=now),
-        attempt=(DeliveryOutcome.PERMANENT_ERROR, reason, IN_DOUBT),
+        attempt=(DeliveryOutcome.IN_DOUBT, reason, IN_DOUBT),
         now=now,
         channel=message.channel,
     )

@@ -215,6 +215,7 @@ def upgrade() -> None:
                 "suppressed",
                 "transient_error",
                 "permanent_error",
+                "in_doubt",
                 "skipped_channel",
                 name="deliveryoutcome",
                 native_enum=False,
