@@ -66,11 +66,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         for adapter in clients.adapters.values():
             stack.push_async_callback(adapter.aclose)
+        # Two clients of one app (tests) nest lifespans: each puts back what it found.
+        outer = getattr(app.state, "gateway", None)
         app.state.gateway = clients
         try:
             yield
         finally:
-            del app.state.gateway
+            app.state.gateway = outer
 
 
 @asynccontextmanager
