@@ -10,6 +10,7 @@ from backend.disputes.models import Dispute
 from backend.feedback.models import CsatScore
 from backend.gateway.channels.models import InboundUpdate, UsedLinkToken
 from backend.gateway.models import DeliveryAttempt, OutboxMessage
+from backend.handoffs.models import Handoff
 from backend.interactions.models import Interaction
 from backend.ledger.models import LedgerEntry
 from backend.negotiation.models import NegotiationPolicy
@@ -18,6 +19,7 @@ from backend.plans.models import Installment, PaymentPlan
 from backend.privacy.models import DebtorKey
 from backend.promises.models import PromiseToPay
 from backend.segments.models import SegmentChange
+from backend.staff.models import StaffMember, StaffSession
 from backend.verification.models import VerificationCode, VerificationFailure
 
 __all__ = [
@@ -26,9 +28,12 @@ __all__ = [
     "CadenceStep",
     "ContactRule",
     "DeliveryAttempt",
+    "Handoff",
     "LedgerEntry",
     "OutboxMessage",
     "SegmentChange",
+    "StaffMember",
+    "StaffSession",
     "ChannelContact",
     "Creditor",
     "CsatScore",

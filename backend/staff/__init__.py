@@ -1,0 +1,1 @@
+"""Collections staff: accounts, roles, sessions of the console."""
