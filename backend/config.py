@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     max_webhook_body_bytes: int = Field(3 * 1024 * 1024, ge=1024)
     # Requests per client address to the public web chat API, in the `limits` notation.
     webchat_rate_limit: str = "30/minute"
+    # Staff console (backend/staff): sessions and failed sign-ins.
+    staff_session_idle_minutes: int = Field(
+        8 * 60, ge=5, description="a console session ends after this long without a request"
+    )
+    staff_session_max_hours: int = Field(
+        24, ge=1, description="a console session ends this long after sign-in, however active"
+    )
+    staff_login_rate_limit: str = Field(
+        "5 per 15 minutes",
+        description="failed sign-ins allowed per e-mail and per client address, in the `limits` "
+        "notation; more are refused without checking the password",
+    )
     verification_max_attempts: int = Field(3, ge=1, le=10)
     verification_lock_minutes: int = Field(60 * 24, ge=1)
     verification_ttl_minutes: int = Field(
@@ -235,7 +247,7 @@ class Settings(BaseSettings):
         description="where people reach this backend: e-mailed links (web chat, unsubscribe)",
     )
 
-    @field_validator("webchat_rate_limit")
+    @field_validator("webchat_rate_limit", "staff_login_rate_limit")
     @classmethod
     def rate_limit_is_readable(cls, value: str) -> str:
         limits.parse(value)  # a ValueError names what it could not read
