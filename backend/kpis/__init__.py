@@ -1,0 +1,1 @@
+"""Collections KPIs for the staff console: definitions, queries, charts and the page."""
