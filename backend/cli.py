@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     erase.add_argument("external_ref", help="the creditor's reference of the debtor")
     erase.add_argument("--yes", action="store_true", help="confirm: an erasure is final")
+    # --- staff console accounts (backend/staff/cli.py) ---
+    from backend.staff.cli import add_commands as add_staff_commands
+
+    add_staff_commands(commands)
+    # --- end staff ---
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -111,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "debtor":
         return _debtor(args)
+    elif args.command == "staff":
+        from backend.staff.cli import run as run_staff
+
+        return run_staff(args, sessions=session_factory(get_engine()), now=utcnow())
     return 0
 
 
