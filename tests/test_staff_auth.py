@@ -19,7 +19,7 @@ from backend.interactions.models import Interaction
 from backend.staff import cli as staff_cli
 from backend.staff import passwords, service
 from backend.staff.audit import record_staff_action
-from backend.staff.deps import COOKIE_NAME
+from backend.staff.deps import COOKIE_NAME, CsrfDep
 from backend.staff.models import StaffMember, StaffRole, StaffSession
 from tests.staff_login import PASSWORD, sign_in, sign_in_with_form, staff_member, with_console
 
@@ -187,6 +187,20 @@ def test_without_a_session_pages_redirect_and_everything_else_is_401(console):
     assert htmx.status_code == 401
     assert htmx.headers["HX-Redirect"].startswith("/console/login?next=")
     assert console.get("/console/static/htmx.min.js").status_code == 200
+
+
+def test_a_form_posted_without_a_session_goes_to_sign_in_and_back(app, console):
+    app.add_api_route("/console/probe", lambda: {}, methods=["POST"], dependencies=[CsrfDep])
+    form_page = "http://testserver/console/conversations/3?tab=plans"
+
+    posted = console.post(
+        "/console/probe", headers={**HTML, "Referer": form_page}, follow_redirects=False
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == (
+        "/console/login?next=%2Fconsole%2Fconversations%2F3%3Ftab%3Dplans"
+    )
+    assert console.post("/console/probe").status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from backend.staff.deps import (
     COOKIE_NAME,
     CSRF_FIELD,
     CSRF_HEADER,
+    HOME,
     LOGIN_PATH,
     CsrfDep,
     StaffDep,
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 LOGIN_CSRF_COOKIE = "acordo_login_csrf"
 LOGIN_CSRF_PATH = LOGIN_PATH
-HOME = "/console/queue"
 
 router = APIRouter(tags=["staff console"])
 

@@ -1,9 +1,10 @@
 """FastAPI dependencies of the staff console: who is signed in, their role, CSRF.
 
 The `acordo_staff` cookie holds the session's token (HttpOnly, SameSite=Lax, Path=/console,
-Secure outside development and tests). Without a live session a page a browser navigates to
-is redirected (303) to the sign-in page, which then comes back; anything else (JSON, CSV,
-server-sent events, htmx requests) gets 401, and htmx is told where to sign in.
+Secure outside development and tests). Without a live session, a page a browser navigates to
+(or a plain form it posts) is redirected (303) to the sign-in page, which then comes back;
+anything else (JSON, CSV, server-sent events, htmx requests) gets 401, and htmx is told where
+to sign in (`HX-Redirect`).
 
 Every request that changes something (not GET/HEAD/OPTIONS) must present the session's CSRF
 token, as the form field `csrf_token` or the header `X-CSRF-Token` (base.html sets the header
@@ -15,7 +16,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response, status
 
@@ -28,6 +29,7 @@ from backend.staff.models import StaffMember, StaffRole, StaffSession
 COOKIE_NAME = "acordo_staff"
 COOKIE_PATH = "/console"
 LOGIN_PATH = "/console/login"
+HOME = "/console/queue"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,14 +65,21 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
 
 
 def wants_page(request: Request) -> bool:
-    """A browser navigating to a page (not htmx, fetch, an EventSource or a script)."""
-    if request.method not in SAFE_METHODS or request.headers.get("HX-Request"):
+    """A browser navigating or posting a plain form (not htmx, fetch, EventSource, a script)."""
+    if request.headers.get("HX-Request"):
         return False
     return "text/html" in request.headers.get("accept", "")
 
 
 def login_url(request: Request) -> str:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """The sign-in page, coming back to this page (or, after a form post, the form's page)."""
+    if request.method in SAFE_METHODS:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        referer = urlsplit(request.headers.get("referer", ""))
+        same_site = not referer.netloc or referer.netloc == request.url.netloc
+        target = referer.path if same_site and referer.path.startswith("/console/") else HOME
+        target += f"?{referer.query}" if target == referer.path and referer.query else ""
     return f"{LOGIN_PATH}?next={quote(target, safe='')}"
 
 
