@@ -561,3 +561,106 @@ def test_every_definition_is_written_down():
 
     for spec in KPIS:
         assert len(spec.definition) > 40, spec.key
+
+
+# --- the page and the CSV ---------------------------------------------------------------
+
+PERIOD_QUERY = "since=2026-11-02&until=2026-11-15"
+
+
+@pytest.fixture
+def console(app):
+    from fastapi.testclient import TestClient
+
+    from backend.kpis.views import router
+    from tests.staff_login import with_console
+
+    with_console(app)
+    if "/console/kpis" not in {getattr(route, "path", None) for route in app.routes}:
+        app.include_router(router, prefix="/console")
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def signed_in(console, db_session, clock):
+    from tests.staff_login import sign_in, staff_member
+
+    sign_in(console, db_session, staff_member(db_session), clock.now())
+    return console
+
+
+def test_the_page_and_the_csv_need_a_session(console):
+    response = console.get(f"/console/kpis.csv?{PERIOD_QUERY}")
+    assert response.status_code == 401
+    page = console.get(
+        f"/console/kpis?{PERIOD_QUERY}", headers={"Accept": "text/html"}, follow_redirects=False
+    )
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/console/login")
+
+
+def test_the_page_shows_figures_charts_and_definitions(signed_in, portfolio):
+    response = signed_in.get(f"/console/kpis?{PERIOD_QUERY}")
+    assert response.status_code == 200
+    html = response.text
+    # Recovery BRL 120000 / 390000 = 30.77%; EUR 30000 / 80000 = 37.5%; CSAT 17 / 5 = 3.40;
+    # median first response 13 minutes; DSO BRL 260000 / 120000 × 14 = 30.3 days.
+    for figure in ("30.8%", "37.5%", "3.40", "13.0 min", "30.3 days", "1,200.00 of 3,900.00 BRL"):
+        assert figure in html, figure
+    assert "Recovery rate = money collected in the period ÷ money placed" in html
+    assert "DSO = open balance at the period" in html
+    assert html.count('<svg class="chart"') >= 20
+    assert 'role="img"' in html and "<desc" in html
+    assert "cdn" not in html.lower() and "<script>" not in html
+    assert "Content-Security-Policy" in response.headers
+
+
+def test_the_csv_has_every_figure_by_bucket_segment_and_channel(signed_in, portfolio):
+    import csv
+    import io
+
+    from backend.kpis.page import CSV_COLUMNS
+
+    response = signed_in.get(f"/console/kpis.csv?{PERIOD_QUERY}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="acordo-kpis-2026-11-02-2026-11-15.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+
+    def row(kpi, granularity="period", dimension="all", group="all", key="", day="2026-11-02"):
+        found = [
+            r
+            for r in rows
+            if (r["kpi"], r["granularity"], r["dimension"], r["group"], r["key"], r["from"])
+            == (kpi, granularity, dimension, group, key, day)
+        ]
+        assert len(found) == 1, (kpi, granularity, dimension, group, key, day)
+        return found[0]
+
+    recovery = row("recovery_rate", key="BRL")
+    assert (recovery["value"], recovery["numerator"], recovery["denominator"]) == (
+        "0.307692",
+        "120000",
+        "390000",
+    )
+    assert recovery["to"] == "2026-11-15" and recovery["unit"] == "rate"
+    # Day 11-05: 100000 / 350000.
+    assert row("recovery_rate", "day", key="BRL", day="2026-11-05")["value"] == "0.285714"
+    assert row("handoff_rate", dimension="channel", group="whatsapp")["value"] == "1"
+    assert row("cure_rate", dimension="segment", group="low")["value"] == "0.5"
+    assert row("csat_distribution", key="5")["value"] == "2"
+    assert row("reminders_suppressed", key="opted_out")["value"] == "2"
+    # n/a is an empty value: DSO of the high segment in BRL collected nothing.
+    assert row("dso", dimension="segment", group="high", key="BRL")["value"] == ""
+    # Daily buckets for the 14 days, for every KPI.
+    days = {r["from"] for r in rows if r["granularity"] == "day"}
+    assert len(days) == 14
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(signed_in):
+    response = signed_in.get("/console/kpis.csv?since=2026-11-15&until=2026-11-02")
+    assert response.status_code == 400
