@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.orm import Session
 
-from backend.console import console_router, mount_console_static
+from backend.console import install_console
 from backend.staff import service
 from backend.staff.deps import COOKIE_NAME
 from backend.staff.models import StaffMember, StaffRole
@@ -55,12 +55,12 @@ def staff_member(
 
 
 def with_console(app: FastAPI) -> FastAPI:
-    """The app with the console's sign-in routes and static files, unless it has them."""
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/console/login" not in paths:
-        app.include_router(console_router(), prefix="/console")
-    if "/console/static" not in paths:
-        mount_console_static(app)
+    """The app with the console's shell (`install_console`), unless it has it already.
+
+    Call it before a TestClient starts the app: error handlers are fixed at start-up.
+    """
+    if "/console/login" not in {getattr(route, "path", None) for route in app.routes}:
+        install_console(app)
     return app
 
 

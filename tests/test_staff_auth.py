@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.console.auth_views import safe_next
@@ -27,9 +28,10 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 
 @pytest.fixture
-def console(app, anonymous_client):
-    with_console(app)
-    return anonymous_client
+def console(app):
+    """A browser without a session (the shell is installed before the app starts)."""
+    with TestClient(with_console(app)) as client:
+        yield client
 
 
 def test_passwords_are_argon2id_and_verify_only_themselves():
@@ -169,7 +171,10 @@ def test_an_agent_is_refused_supervisor_pages(console, db_session, clock):
     sign_in(console, db_session, agent, clock.now())
     refused = console.get("/console/staff", headers=HTML)
     assert refused.status_code == 403
-    assert "only a supervisor" in refused.json()["detail"]["message"]
+    assert "only a supervisor may do this" in refused.text and "<h1" in refused.text
+    by_script = console.get("/console/staff")
+    assert by_script.status_code == 403
+    assert by_script.json()["detail"]["reason_code"] == "forbidden_for_role"
 
     sign_in(console, db_session, supervisor, clock.now())
     page = console.get("/console/staff", headers=HTML)
