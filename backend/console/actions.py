@@ -82,7 +82,7 @@ from backend.staff.audit import record_staff_action
 from backend.staff.models import StaffMember, StaffRole
 from backend.verification import service as verification
 from backend.verification.models import LockLift, VerificationStatus
-from locales import translate
+from locales import N_, translate
 
 log = logging.getLogger(__name__)
 
@@ -616,7 +616,7 @@ def record_promise(
 
 UPHELD = "upheld"
 REJECTED = "rejected"
-DISPUTE_REJECTED_MESSAGE = (
+DISPUTE_REJECTED_MESSAGE = N_(
     "We reviewed what you told us about {reference} and found that the amount is due. "
     "Collection resumes: you can ask me for a payment plan at any time."
 )
