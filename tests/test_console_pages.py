@@ -155,6 +155,9 @@ def test_a_supervisor_lifts_a_lock_and_approves_an_exception(console, db_session
     assert plan.status_code == 303
     page = console.get(plan.headers["location"])
     assert "Plan agreed: 31 payment(s)" in page.text  # the down payment, then 30
+    # The transcript notes both actions, with who did them and the exception's reason.
+    assert "approved a plan outside the policy: hardship, lost their job in October" in page.text
+    assert "lifted the verification lock" in page.text
     db_session.refresh(contact.debtor)
     assert contact.debtor.verification_locked_until is None
 

@@ -41,6 +41,18 @@ from locales import format_money
 MESSAGES = (RECEIVED, SENT, UNAVAILABLE)
 # Changes of hands shown between the messages.
 NOTES = ("handoff.queued", "handoff.assigned", "handoff.handed_back", "handoff.closed")
+# Staff actions shown between the messages (taking, handing back and replying show already).
+STAFF_NOTES = {
+    "staff.plan.created": "agreed a plan",
+    "staff.plan.exception_approved": "approved a plan outside the policy",
+    "staff.promise.recorded": "recorded a promise to pay",
+    "staff.dispute.upheld": "upheld a dispute",
+    "staff.dispute.rejected": "rejected a dispute",
+    "staff.payment_claim.confirmed": "confirmed a payment",
+    "staff.payment_claim.rejected": "rejected a payment claim",
+    "staff.verification.lock_lifted": "lifted the verification lock",
+    "staff.message.not_delivered": "could not deliver a message",
+}
 TRANSCRIPT_LIMIT = 500
 
 
@@ -79,7 +91,11 @@ def transcript(
         )
     query = (
         select(Interaction)
-        .where(mine, Interaction.event.in_(MESSAGES + NOTES), Interaction.id > after)
+        .where(
+            mine,
+            Interaction.event.in_(MESSAGES + NOTES + tuple(STAFF_NOTES)),
+            Interaction.id > after,
+        )
         .order_by(Interaction.id.desc())
         .limit(limit)
     )
@@ -90,7 +106,7 @@ def transcript(
     entries = []
     for row in rows:
         data = row.data or {}
-        note = row.event in NOTES
+        note = row.event in NOTES or row.event in STAFF_NOTES
         entries.append(
             TranscriptEntry(
                 id=row.id,
@@ -145,6 +161,8 @@ def _who(row: Interaction, data: dict[str, Any], names: dict[str, str], debtor: 
 def _note_text(row: Interaction, data: dict[str, Any], names: dict[str, str]) -> str:
     reason = str(data.get("reason") or "").replace("_", " ")
     staff = names.get(str(data.get("staff_id") or row.actor_ref or ""), "staff")
+    if row.event in STAFF_NOTES:
+        return f"{staff} {STAFF_NOTES[row.event]}" + (f": {reason}" if reason else "")
     return {
         "handoff.queued": f"Queued for staff ({reason})",
         "handoff.assigned": f"Taken by {staff}",
