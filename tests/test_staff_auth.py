@@ -274,12 +274,22 @@ def test_staff_commands_add_list_and_deactivate(engine, db_session, clock):
 
     service.open_session(db_session, staff=ana, now=clock.now())
     db_session.commit()
+    assert (
+        run("staff", "password", "ana@staff.test", "--password-stdin", stdin="renewed pass")[0] == 0
+    )
+    db_session.expire_all()
+    assert passwords.verify_password(ana.password_hash, "renewed pass")
+    assert db_session.scalars(select(StaffSession)).one().revoked_at == clock.now()
+
+    service.open_session(db_session, staff=ana, now=clock.now())
+    db_session.commit()
     assert run("staff", "deactivate", "ana@staff.test")[0] == 0
+    assert run("staff", "deactivate", "nobody@staff.test")[0] == 1
     db_session.expire_all()
     assert not db_session.get(StaffMember, ana.id).active
-    assert db_session.scalars(select(StaffSession)).one().revoked_at == clock.now()
+    assert all(s.revoked_at for s in db_session.scalars(select(StaffSession)))
     events = db_session.scalars(select(Interaction.event).order_by(Interaction.id)).all()
-    assert events == ["staff.created", "staff.deactivated"]
+    assert events == ["staff.created", "staff.password_set", "staff.deactivated"]
 
 
 def test_the_demo_has_one_agent_and_one_supervisor(db_session, monkeypatch):

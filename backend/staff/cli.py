@@ -1,4 +1,4 @@
-"""`python -m backend.cli staff add|list|deactivate`: console accounts from the command line.
+"""`python -m backend.cli staff add|list|password|deactivate`: console accounts.
 
 A password is never an argument (it would stay in the shell's history and the process list):
 it is read from standard input with `--password-stdin`, or asked twice without echo.
@@ -23,7 +23,7 @@ from backend.staff.models import StaffRole
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    staff = commands.add_parser("staff", help="console accounts: add, list, deactivate")
+    staff = commands.add_parser("staff", help="console accounts: add, list, password, deactivate")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True)
     add = staff_commands.add_parser("add", help="create a console account")
     add.add_argument("--email", required=True)
@@ -35,6 +35,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="read the password from the first line of standard input (else: asked twice)",
     )
     staff_commands.add_parser("list", help="every console account")
+    password = staff_commands.add_parser(
+        "password", help="set a new password for an account and end its sessions"
+    )
+    password.add_argument("email")
+    password.add_argument("--password-stdin", action="store_true", help="as for add")
     deactivate = staff_commands.add_parser(
         "deactivate", help="stop an account from signing in and end its sessions"
     )
@@ -79,6 +84,17 @@ def run(
                         f"{staff.display_name}",
                         file=out,
                     )
+            elif args.staff_command == "password":
+                password = _password(args, stdin=stdin, ask=ask_password)
+                if password is None:
+                    print("the two passwords differ; nothing was changed", file=err)
+                    return 2
+                staff = service.set_password(
+                    db_session, email=args.email, password=password, now=now
+                )
+                _log(db_session, "staff.password_set", staff.id, staff.role.value)
+                db_session.commit()
+                print(f"new password set for {staff.email}; their sessions have ended", file=out)
             elif args.staff_command == "deactivate":
                 staff = service.deactivate_staff(db_session, email=args.email, now=now)
                 _log(db_session, "staff.deactivated", staff.id, staff.role.value)

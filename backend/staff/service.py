@@ -136,17 +136,34 @@ def create_staff(
 
 def deactivate_staff(db_session: Session, *, email: str, now: datetime) -> StaffMember:
     """The member can no longer sign in, and every session they have open ends now."""
+    staff = _require(db_session, email)
+    staff.active = False
+    _end_all_sessions(db_session, staff, now)
+    return staff
+
+
+def set_password(db_session: Session, *, email: str, password: str, now: datetime) -> StaffMember:
+    """A new password (it must meet the policy); the member's open sessions end."""
+    staff = _require(db_session, email)
+    staff.password_hash = passwords.hash_password(password)
+    _end_all_sessions(db_session, staff, now)
+    return staff
+
+
+def _require(db_session: Session, email: str) -> StaffMember:
     staff = get_by_email(db_session, email)
     if staff is None:
         raise NotFound(f"no staff member with the e-mail {normalize_email(email)}")
-    staff.active = False
+    return staff
+
+
+def _end_all_sessions(db_session: Session, staff: StaffMember, now: datetime) -> None:
     db_session.execute(
         update(StaffSession)
         .where(StaffSession.staff_id == staff.id, StaffSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     db_session.flush()
-    return staff
 
 
 def authenticate(
