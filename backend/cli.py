@@ -246,6 +246,13 @@ def _print_demo_guide(host: str, port: int) -> None:
         "Reminders: e-mailed to the demo debtors within their local contact hours; read them "
         "at http://127.0.0.1:8025/ and follow their link into the web chat"
     )
+    # --- staff console (backend/staff/service.py DEMO_STAFF) ---
+    from backend.staff.service import DEMO_STAFF
+
+    print(f"Staff console: http://{host}:{port}/console   (sign in as one of these demo accounts)")
+    for email, _name, role, password in DEMO_STAFF:
+        print(f"  {role.value:<11} {email:<24} password {password}")
+    # --- end staff ---
     print("Demo debtors (verify with the last 4 document characters and the birth date):")
     for persona in DEMO_PERSONAS:
         suffix = "".join(ch for ch in persona.document if ch.isalnum())[-4:]

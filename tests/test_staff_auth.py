@@ -139,6 +139,19 @@ def test_a_session_ends_after_eight_idle_hours_and_a_day_at_most(console, db_ses
     assert console.get("/console/me").status_code == 401
 
 
+def test_use_is_written_down_at_most_once_a_minute(db_session, clock):
+    agent = staff_member(db_session)
+    token, opened = service.open_session(db_session, staff=agent, now=clock.now())
+    db_session.commit()
+
+    soon = service.session_for(db_session, token, clock.now() + timedelta(seconds=30))
+    assert soon.last_seen_at == clock.now()
+    later = service.session_for(db_session, token, clock.now() + timedelta(seconds=61))
+    assert later.last_seen_at == clock.now() + timedelta(seconds=61)
+    assert later.expires_at == clock.now() + timedelta(seconds=61) + service.IDLE_TIMEOUT
+    assert service.session_for(db_session, "not-a-token", clock.now()) is None
+
+
 def test_posts_without_the_right_csrf_token_are_refused(console, db_session, clock):
     agent = staff_member(db_session)
     csrf = sign_in(console, db_session, agent, clock.now())
