@@ -2,8 +2,10 @@
 
 A person's steps: sign in, see a new escalation appear in the queue by itself, take the oldest
 one, read the transcript, reply (the debtor receives it through the recording Telegram fake),
-agree a plan, hand the conversation back to the assistant. Screenshots of the queue, the
-conversation and the KPI page are saved in the run's artifacts directory
+agree a plan, hand the conversation back to the assistant. Meanwhile the debtor writes on
+Telegram: while staff own the conversation the message shows up live in the transcript and
+never reaches Rasa (a fake); after the hand-back the assistant answers again. Screenshots of
+the queue, the conversation and the KPI page are saved in the run's artifacts directory
 (`$ACORDO_TEST_ARTIFACTS`, else `artifacts/` in pytest's base temporary directory).
 
 Chromium and chromedriver come from apt (`chromium`, `chromium-driver`); nothing is
@@ -14,14 +16,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from backend.config import get_settings
 from backend.enums import Actor, Channel, Language
+from backend.gateway.channels.telegram import ChatPacer
+from backend.gateway.channels.telegram_webhook import SECRET_HEADER
 from backend.gateway.inbound import RECEIVED
 from backend.handoffs import service as handoffs
 from backend.interactions.models import Direction
@@ -32,6 +39,9 @@ from tests import factories
 from tests.fake_channels import BOT_TOKEN, RecordingBotApi, serving
 from tests.staff_login import PASSWORD, staff_member
 from tests.test_console_pages import live_server, with_console_pages
+from tests.test_gateway import FakeRasa
+
+WEBHOOK_SECRET = "console-browser-secret"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -86,9 +96,26 @@ def bot_api():
 
 
 @pytest.fixture
-def console_app(app, settings, bot_api):
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa()
+    fake.thread.start()
+    yield fake
+    fake.release.set()
+    fake.server.shutdown()
+    fake.server.server_close()
+    fake.thread.join(timeout=5)
+
+
+@pytest.fixture
+def console_app(app, settings, bot_api, rasa):
     overridden = settings.model_copy(
-        update={"telegram_bot_token": BOT_TOKEN, "telegram_api_base_url": bot_api.base_url}
+        update={
+            "telegram_bot_token": BOT_TOKEN,
+            "telegram_api_base_url": bot_api.base_url,
+            "telegram_webhook_secret": WEBHOOK_SECRET,
+            "rasa_url": rasa.url,
+            "rasa_timeout_seconds": 2.0,
+        }
     )
     app.dependency_overrides[get_settings] = lambda: overridden
     with_console_pages(app)
@@ -98,6 +125,36 @@ def console_app(app, settings, bot_api):
 
         app.include_router(kpi_router, prefix="/console")
     return app
+
+
+def debtor_writes(base_url: str, chat_id: int, text: str, update_id: int) -> None:
+    """Telegram delivers the debtor's message to the webhook."""
+    chat = {"id": chat_id, "type": "private", "first_name": "Ana"}
+    update = {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Ana", "language_code": "pt"},
+            "text": text,
+        },
+    }
+    answer = httpx.post(
+        f"{base_url}/channels/telegram/webhook",
+        json=update,
+        headers={SECRET_HEADER: WEBHOOK_SECRET},
+    )
+    assert answer.status_code == 200
+
+
+def eventually(condition, timeout: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
 
 
 def escalated(db_session, now, *, name, chat_id, said, ago):
@@ -125,7 +182,7 @@ def escalated(db_session, now, *, name, chat_id, said, ago):
 
 
 def test_staff_take_answer_agree_a_plan_and_hand_back_in_a_browser(
-    console_app, db_session, clock, browser, bot_api, artifacts
+    console_app, db_session, clock, browser, bot_api, rasa, artifacts
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
@@ -142,7 +199,10 @@ def test_staff_take_answer_agree_a_plan_and_hand_back_in_a_browser(
     def text_shown(text: str):
         return seen.text_to_be_present_in_element((By.TAG_NAME, "main"), text)
 
+    rasa.answer({"text": "Olá de novo! Sou a assistente virtual."})
     with live_server(console_app) as base_url:
+        # One message a second per chat is tested on its own; here it would only slow the test.
+        console_app.state.gateway.telegram.bot_data["deps"].pacer = ChatPacer(0.0)
         browser.get(f"{base_url}/console/queue")
         wait.until(seen.url_contains("/console/login"))
         browser.find_element(By.NAME, "email").send_keys("bruna@staff.test")
@@ -175,6 +235,13 @@ def test_staff_take_answer_agree_a_plan_and_hand_back_in_a_browser(
         )
         assert ("5001", "Olá Ana, sou a Bruna. Vamos resolver?") in bot_api.received
 
+        # The debtor answers: staff see it at once, and Rasa never hears of it.
+        debtor_writes(base_url, 5001, "Pode ser em 6 vezes?", update_id=1)
+        wait.until(
+            seen.text_to_be_present_in_element((By.ID, "transcript"), "Pode ser em 6 vezes?")
+        )
+        assert rasa.received == []
+
         browser.find_element(By.CSS_SELECTOR, "details.action summary").click()
         browser.find_element(By.CSS_SELECTOR, "input[name=installments]").send_keys("6")
         plan_form = browser.find_element(By.CSS_SELECTOR, "form[action$='/plans']")
@@ -185,6 +252,13 @@ def test_staff_take_answer_agree_a_plan_and_hand_back_in_a_browser(
         browser.find_element(By.XPATH, "//button[contains(., 'Hand back')]").click()
         wait.until(text_shown("Handed back"))
         wait.until(text_shown("The assistant is answering this conversation."))
+
+        # The debtor's next message is the assistant's again.
+        debtor_writes(base_url, 5001, "Obrigada!", update_id=2)
+        assert eventually(
+            lambda: ("5001", "Olá de novo! Sou a assistente virtual.") in bot_api.received
+        )
+        assert rasa.received[-1]["body"]["message"] == "Obrigada!"
 
         browser.get(f"{base_url}/console/kpis")
         wait.until(seen.presence_of_element_located((By.TAG_NAME, "h1")))
