@@ -422,11 +422,12 @@ def test_first_response_times(report):
     assert value(report, "first_response_median", dimension="channel", group="whatsapp") == 13
     # High (Carla): [5].
     assert value(report, "first_response_median", dimension="segment", group="high") == 5
-    # Telegram never went to staff.
-    assert (
-        report.figure("first_response_median", dimension="channel", group="telegram").text()
-        == "n/a"
-    )
+    # Telegram never went to staff: the KPI has no telegram group at all.
+    assert report.figure("first_response_median", dimension="channel", group="telegram") is None
+    assert report.groups("first_response_median", "channel") == ["webchat", "whatsapp"]
+    # CSAT has no "none" channel (only the outbox's suppressed messages have none).
+    assert report.groups("csat_average", "channel") == ["telegram", "webchat", "whatsapp"]
+    assert report.groups("cure_rate", "segment") == ["high", "low"]
 
 
 def test_promise_kept_rate(report):
@@ -664,3 +665,28 @@ def test_the_csv_has_every_figure_by_bucket_segment_and_channel(signed_in, portf
 def test_a_period_that_ends_before_it_starts_is_refused(signed_in):
     response = signed_in.get("/console/kpis.csv?since=2026-11-15&until=2026-11-02")
     assert response.status_code == 400
+
+
+def test_loading_costs_the_same_statements_whatever_the_portfolio(db_session, engine, portfolio):
+    from sqlalchemy import event
+
+    def statements() -> int:
+        seen = []
+
+        def count(*_args):
+            seen.append(1)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            queries.load(db_session=db_session, period=PERIOD)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    before = statements()
+    for _ in range(5):
+        person = factories.debtor(db_session, portfolio, risk_segment="medium")
+        pay(db_session, place(db_session, person, 1000), 500, at(4))
+        factories.contact(db_session, person, channel=Channel.TELEGRAM)
+    db_session.commit()
+    assert statements() == before <= 10

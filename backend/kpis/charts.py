@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 WIDTH = 640
 HEIGHT = 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 28, 52
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 44, 52
 MAX_VALUE_LABELS = 16  # beyond this many points, values are in the titles and the table only
 
 
@@ -85,9 +85,11 @@ def line_chart(
     step = plot_width / max(len(points) - 1, 1)
     label_every = max(1, -(-len(points) // 8))  # at most about 8 labels on the x axis
     segments: list[list[str]] = [[]]
+    last = len(points) - 1
     for index, (label, value) in enumerate(points):
         x = LEFT + step * index if len(points) > 1 else LEFT + plot_width / 2
-        if index % label_every == 0 or index == len(points) - 1:
+        # The last point is labelled too, unless that would crowd the label before it.
+        if index % label_every == 0 or (index == last and index % label_every > label_every / 2):
             parts.append(
                 f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" '
                 f'text-anchor="middle">{escape(label)}</text>'

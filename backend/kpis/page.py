@@ -89,9 +89,8 @@ def _chart_id(*parts: str) -> str:
 
 def _groups(report: Report, spec: KpiSpec) -> list[tuple[str, str, str]]:
     groups = [(ALL, ALL, "Everyone")]
-    groups += [("segment", s, f"Segment {s}") for s in report.segments]
-    if spec.by_channel:
-        groups += [("channel", c, f"Channel {c}") for c in report.channels]
+    groups += [("segment", s, f"Segment {s}") for s in report.groups(spec.key, "segment")]
+    groups += [("channel", c, f"Channel {c}") for c in report.groups(spec.key, "channel")]
     return groups
 
 
@@ -149,8 +148,9 @@ def sections(report: Report) -> list[Section]:
                     fmt=fmt,
                 )
             )
-            for dimension, names in (("segment", report.segments), ("channel", report.channels)):
-                if dimension == "channel" and not spec.by_channel:
+            for dimension in ("segment", "channel"):
+                names = report.groups(spec.key, dimension)
+                if not names:
                     continue
                 bars = [
                     (

@@ -97,15 +97,12 @@ def _debts(
     first_by_debtor: dict[int, date],
 ) -> list[DebtRow]:
     boundaries = period.boundaries()
-    # One row per debt: the opening statement, whether it has entries, and each boundary's
-    # balance, all from one pass over the ledger.
+    opening = LedgerEntry.entry_key.startswith(OPENING_PREFIX)
+    # One row per debt: the opening statement and its day, whether it has entries, and each
+    # boundary's balance, all from one pass over the ledger.
     columns = [
-        func.sum(
-            case(
-                (LedgerEntry.entry_key.startswith(OPENING_PREFIX), LedgerEntry.amount_minor),
-                else_=0,
-            )
-        ).label("opening"),
+        func.sum(case((opening, LedgerEntry.amount_minor), else_=0)).label("opening"),
+        func.min(case((opening, LedgerEntry.effective_date), else_=None)).label("opened_on"),
         func.count(LedgerEntry.id).label("entries"),
     ]
     columns += [
@@ -116,47 +113,64 @@ def _debts(
     ]
     ledger = select(LedgerEntry.debt_id, *columns).group_by(LedgerEntry.debt_id).subquery()
     query = (
-        select(Debt, Debtor.risk_segment, ledger)
+        select(
+            Debt.id,
+            Debt.debtor_id,
+            Debt.currency,
+            Debt.status,
+            Debt.created_at,
+            Debt.due_date,
+            Debt.outstanding_minor,
+            Debtor.risk_segment,
+            *[column for column in ledger.c if column.name != "debt_id"],
+        )
         .join(Debtor, Debtor.id == Debt.debtor_id)
         .outerjoin(ledger, ledger.c.debt_id == Debt.id)
-        .where(Debt.created_at < moment(period.end))
     )
     query = _for_creditor(query, creditor_id, Debt.creditor_id)
     plans = _plans(db_session, period, creditor_id)
     rows = []
     for found in db_session.execute(query).mappings():
-        debt: Debt = found["Debt"]
+        # Placed when it entered the ledger (a demo's or an import's backdated opening) or
+        # the portfolio, whichever came first.
+        placed_on = found["created_at"].date()
+        if found["opened_on"] is not None:
+            placed_on = min(placed_on, _as_date(found["opened_on"]))
+        if placed_on >= period.end:
+            continue
         if found["entries"]:
             # PostgreSQL sums BIGINTs into NUMERIC: back to whole minor units.
             placed = int(found["opening"])
             balances = {day: int(found[f"b{n}"]) for n, day in enumerate(boundaries)}
         else:  # never opened in the ledger: its figures as they stand are all there is
-            placed = debt.outstanding_minor
-            balances = {
-                day: debt.outstanding_minor if debt.created_at.date() < day else 0
-                for day in boundaries
-            }
+            placed = found["outstanding_minor"]
+            balances = {day: placed if placed_on < day else 0 for day in boundaries}
         firsts = [
             day
-            for day in (first_by_debt.get(debt.id), first_by_debtor.get(debt.debtor_id))
+            for day in (first_by_debt.get(found["id"]), first_by_debtor.get(found["debtor_id"]))
             if day is not None
         ]
         rows.append(
             DebtRow(
-                debt_id=debt.id,
-                debtor_id=debt.debtor_id,
+                debt_id=found["id"],
+                debtor_id=found["debtor_id"],
                 segment=found["risk_segment"],
-                currency=debt.currency,
-                status=_value(debt.status),
-                placed_on=debt.created_at.date(),
+                currency=found["currency"],
+                status=_value(found["status"]),
+                placed_on=placed_on,
                 placed_minor=placed,
-                due_date=debt.due_date,
+                due_date=found["due_date"],
                 balance_on=balances,
-                plans=tuple(plans.get(debt.id, ())),
+                plans=tuple(plans.get(found["id"], ())),
                 first_handoff_on=min(firsts) if firsts else None,
             )
         )
     return rows
+
+
+def _as_date(value) -> date:
+    """A date from an aggregate: SQLite returns MIN over a CASE of dates as an ISO string."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _plans(db_session: Session, period: Period, creditor_id: int | None) -> dict[int, list]:

@@ -72,6 +72,7 @@ class KpiSpec:
     compute: Callable[[KpiData, date, date], dict[str, Figure]]
     by_channel: bool = True
     key_label: str = ""  # what a figure's key is: currency, score, reason
+    sources: tuple[str, ...] = ()  # the KpiData rows it reads: its segments and channels
 
     @property
     def definition(self) -> str:
@@ -91,6 +92,7 @@ KPIS: tuple[KpiSpec, ...] = (
         lambda data, start, end: d.recovery_rate(data.debts, data.payments, start, end),
         by_channel=False,
         key_label="currency",
+        sources=("debts", "payments"),
     ),
     KpiSpec(
         "promise_kept_rate",
@@ -98,6 +100,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.RATE,
         d.promise_kept_rate,
         _one(lambda data: d.promise_kept_rate(data.promises)),
+        sources=("promises",),
     ),
     KpiSpec(
         "cure_rate",
@@ -106,6 +109,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.cure_rate,
         lambda data, start, end: {"": d.cure_rate(data.debts, start, end)},
         by_channel=False,
+        sources=("debts",),
     ),
     KpiSpec(
         "self_cure_rate",
@@ -114,6 +118,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.self_cure_rate,
         lambda data, start, end: {"": d.self_cure_rate(data.debts, start, end)},
         by_channel=False,
+        sources=("debts",),
     ),
     KpiSpec(
         "right_party_contact_rate",
@@ -121,6 +126,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.RATE,
         d.right_party_contact_rate,
         _one(lambda data: d.right_party_contact_rate(data.conversations)),
+        sources=("conversations",),
     ),
     KpiSpec(
         "handoff_rate",
@@ -128,6 +134,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.RATE,
         d.handoff_rate,
         _one(lambda data: d.handoff_rate(data.conversations)),
+        sources=("conversations",),
     ),
     KpiSpec(
         "bot_containment",
@@ -135,6 +142,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.RATE,
         d.bot_containment,
         _one(lambda data: d.bot_containment(data.conversations)),
+        sources=("conversations",),
     ),
     KpiSpec(
         "first_response_median",
@@ -142,6 +150,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.MINUTES,
         d.first_response_median,
         _one(lambda data: d.first_response_median(data.handoffs)),
+        sources=("handoffs",),
     ),
     KpiSpec(
         "first_response_p90",
@@ -149,6 +158,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.MINUTES,
         d.first_response_p90,
         _one(lambda data: d.first_response_p90(data.handoffs)),
+        sources=("handoffs",),
     ),
     KpiSpec(
         "csat_average",
@@ -156,6 +166,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.SCORE,
         d.csat_average,
         _one(lambda data: d.csat_average(data.csat)),
+        sources=("csat",),
     ),
     KpiSpec(
         "csat_distribution",
@@ -164,6 +175,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.csat_distribution,
         lambda data, _start, _end: d.csat_distribution(data.csat),
         key_label="score",
+        sources=("csat",),
     ),
     KpiSpec(
         "dso",
@@ -173,6 +185,7 @@ KPIS: tuple[KpiSpec, ...] = (
         lambda data, start, end: d.days_sales_outstanding(data.debts, data.payments, start, end),
         by_channel=False,
         key_label="currency",
+        sources=("debts", "payments"),
     ),
     KpiSpec(
         "reminders_sent",
@@ -180,6 +193,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.COUNT,
         d.reminders_sent,
         _one(lambda data: d.reminders_sent(data.outbox)),
+        sources=("outbox",),
     ),
     KpiSpec(
         "reminders_suppressed",
@@ -188,6 +202,7 @@ KPIS: tuple[KpiSpec, ...] = (
         d.reminders_suppressed,
         lambda data, _start, _end: d.reminders_suppressed(data.outbox),
         key_label="reason",
+        sources=("outbox",),
     ),
 )
 KPI_BY_KEY = {spec.key: spec for spec in KPIS}
@@ -231,6 +246,14 @@ class Report:
             (cell.kpi, cell.dimension, cell.group, cell.key, cell.start, cell.end): cell.figure
             for cell in self.cells
         }
+
+    def groups(self, kpi: str, dimension: str) -> list[str]:
+        """The segments or channels a KPI has figures for, in order."""
+        names = self.segments if dimension == "segment" else self.channels
+        present = {
+            cell.group for cell in self.cells if cell.kpi == kpi and cell.dimension == dimension
+        }
+        return [name for name in names if name in present]
 
     def keys(self, kpi: str) -> list[str]:
         """The keys a KPI has figures under over the whole period (currencies, reasons…)."""
@@ -291,6 +314,10 @@ def build_report(data: KpiData, period: Period) -> Report:
         ]
         for spec in KPIS:
             if dimension == "channel" and not spec.by_channel:
+                continue
+            # A group shows in a KPI only when the KPI has rows of it (no "none" channel of
+            # the outbox under CSAT, no contact without debtor under the recovery rate).
+            if dimension != ALL and not any(getattr(subset, name) for name in spec.sources):
                 continue
             for start, end, rows in windows:
                 for key, figure in spec.compute(rows, start, end).items():
