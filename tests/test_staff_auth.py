@@ -152,6 +152,21 @@ def test_use_is_written_down_at_most_once_a_minute(db_session, clock):
     assert service.session_for(db_session, "not-a-token", clock.now()) is None
 
 
+def test_sessions_long_over_are_purged(db_session, clock):
+    agent = staff_member(db_session)
+    now = clock.now()
+    _, signed_out = service.open_session(db_session, staff=agent, now=now - timedelta(days=40))
+    service.end_session(db_session, session=signed_out, now=now - timedelta(days=40))
+    service.open_session(db_session, staff=agent, now=now - timedelta(days=31))  # expired
+    _, recent = service.open_session(db_session, staff=agent, now=now - timedelta(days=2))
+    _, live = service.open_session(db_session, staff=agent, now=now)
+    db_session.commit()
+
+    assert service.purge_sessions(db_session, now=now) == 2
+    db_session.commit()
+    assert {s.id for s in db_session.scalars(select(StaffSession))} == {recent.id, live.id}
+
+
 def test_posts_without_the_right_csrf_token_are_refused(console, db_session, clock):
     agent = staff_member(db_session)
     csrf = sign_in(console, db_session, agent, clock.now())

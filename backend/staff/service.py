@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.exceptions import Conflict, InvalidRequest, NotFound, RateLimited, Unauthenticated
@@ -266,6 +266,20 @@ def end_session(db_session: Session, *, session: StaffSession, now: datetime) ->
     if session.revoked_at is None:
         session.revoked_at = now
         db_session.flush()
+
+
+def purge_sessions(
+    db_session: Session, *, now: datetime, keep: timedelta = timedelta(days=30)
+) -> int:
+    """Delete sessions that ended (revoked or expired) more than `keep` ago; how many."""
+    cutoff = now - keep
+    ended = db_session.execute(
+        delete(StaffSession).where(
+            or_(StaffSession.revoked_at < cutoff, StaffSession.expires_at < cutoff)
+        )
+    )
+    db_session.flush()
+    return ended.rowcount
 
 
 def seed_demo_staff(db_session: Session) -> list[StaffMember]:
