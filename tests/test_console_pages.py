@@ -17,7 +17,7 @@ from datetime import timedelta
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.config import Settings
 from backend.console import conversation_views, queue_views
@@ -340,3 +340,36 @@ def test_the_event_stream_says_when_a_handoff_is_queued(app, console, db_session
     assert "event: queue" in seen
     assert any("Fabio" in line for line in seen)
     assert db_session.scalars(select(Handoff)).one().status is HandoffStatus.QUEUED
+
+
+def test_the_event_stream_carries_a_conversations_new_messages(
+    app, console, db_session, now, monkeypatch
+):
+    monkeypatch.setattr(queue_views, "POLL_SECONDS", 0.2)
+    contact = conversation(db_session, now)
+    last = db_session.scalar(select(func.max(Interaction.id)))
+    sign_in(console, db_session, staff_member(db_session), now)
+    cookie = console.cookies.get(COOKIE_NAME)
+    url = f"/console/events?contact_id={contact.id}&after={last}&queue=false"
+
+    with (
+        live_server(app) as base_url,
+        httpx.Client(base_url=base_url, timeout=10, cookies={COOKIE_NAME: cookie}) as http,
+        http.stream("GET", url) as stream,
+    ):
+        lines = stream.iter_lines()
+        assert read_until(lines, "connected", 5)[-1] == ": connected"
+        said = record(
+            db_session=db_session,
+            event=RECEIVED,
+            actor=Actor.DEBTOR,
+            direction=Direction.INBOUND,
+            contact=contact,
+            text="Ainda está aí?",
+        )
+        db_session.commit()
+        seen = read_until(lines, "Ainda está aí?", 8)
+
+    assert "event: message" in seen
+    assert f"id: {said.id}" in seen
+    assert not any("event: queue" in line for line in seen)

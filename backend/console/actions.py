@@ -841,7 +841,7 @@ def confirm_payment_claim(
         raise InvalidRequest(
             "the claim names no amount: enter the amount found", reason_code="amount_required"
         )
-    claim.status = ClaimStatus.CONFIRMED
+    claim.status = ClaimStatus.CONFIRMED  # committed with the payment
     paid_at = datetime.combine(claim.paid_on, time(12), tzinfo=ZoneInfo(debt.debtor.timezone))
     payment, _, _ = payments.record_payment(
         db_session=db_session,
@@ -856,8 +856,6 @@ def confirm_payment_claim(
         now=now,
         recorded_by=f"staff:{staff.id}",
     )
-    db_session.refresh(claim)
-    claim.status = ClaimStatus.CONFIRMED
     record_staff_action(
         db_session,
         staff=staff,

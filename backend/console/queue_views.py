@@ -131,9 +131,10 @@ async def events(
     staff: StaffDep,
     contact_id: Annotated[int | None, Query()] = None,
     after: Annotated[int, Query(ge=0)] = 0,
+    queue: Annotated[bool, Query()] = True,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """The queue's changes, and the new messages of the conversation `contact_id`."""
+    """The queue's changes (unless `queue=false`), and the conversation `contact_id`'s news."""
     # The request's session closes with the response; the stream opens its own, briefly.
     sessions = session_factory(db_session.get_bind())
     clock = request.app.dependency_overrides.get(get_now, get_now)
@@ -145,19 +146,22 @@ async def events(
 
     async def stream() -> AsyncIterator[str]:
         nonlocal after
+        key = None
         loop = asyncio.get_running_loop()
         started = last_beat = loop.time()
-        key, _ = await to_thread.run_sync(partial(_queue_snapshot, sessions, clock))
+        if queue:
+            key, _ = await to_thread.run_sync(partial(_queue_snapshot, sessions, clock))
         yield ": connected\n\n"
         while loop.time() - started < STREAM_SECONDS:
             if await request.is_disconnected():
                 return
             await asyncio.sleep(POLL_SECONDS)
-            new_key, items = await to_thread.run_sync(partial(_queue_snapshot, sessions, clock))
-            if new_key != key:
-                key = new_key
-                yield sse("queue", queue_row.render(items=items, **render_context))
-                last_beat = loop.time()
+            if queue:
+                new_key, items = await to_thread.run_sync(partial(_queue_snapshot, sessions, clock))
+                if new_key != key:
+                    key = new_key
+                    yield sse("queue", queue_row.render(items=items, **render_context))
+                    last_beat = loop.time()
             if contact_id is not None:
                 entries = await to_thread.run_sync(
                     partial(_new_entries, sessions, contact_id, after)
