@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
 from pydantic import Field, field_validator, model_validator
@@ -237,6 +238,21 @@ class Settings(BaseSettings):
     )
     knowledge_chat_model: str = Field("", description="the chat model, e.g. gpt-4o-mini")
     knowledge_chat_timeout_seconds: float = Field(20.0, gt=0)
+    # Staff handoffs (backend/handoffs/): when people answer, and what the debtor is told.
+    staff_hours_timezone: str = Field(
+        "America/Sao_Paulo", description="time zone of the staff's business hours"
+    )
+    staff_hours: str = Field(
+        "mon-fri 09:00-18:00",
+        description="when staff answer, e.g. 'mon-fri 09:00-18:00, sat 09:00-13:00'; outside "
+        "them a debtor handed to a person is told when the team is back",
+    )
+    staff_expected_response_minutes: int = Field(
+        15, ge=1, description="the wait a debtor is told to expect within business hours"
+    )
+    escalate_on_hardship: bool = Field(
+        True, description="a debtor who says they are in hardship is also queued for a person"
+    )
     scheduler_nightly_hour_utc: int = Field(
         2, ge=0, le=23, description="hour (UTC) the scheduler recomputes risk segments"
     )
@@ -251,6 +267,23 @@ class Settings(BaseSettings):
     @classmethod
     def rate_limit_is_readable(cls, value: str) -> str:
         limits.parse(value)  # a ValueError names what it could not read
+        return value
+
+    @field_validator("staff_hours")
+    @classmethod
+    def staff_hours_are_readable(cls, value: str) -> str:
+        from backend.handoffs import hours  # the parser lives with the handoffs
+
+        hours.parse(value)
+        return value
+
+    @field_validator("staff_hours_timezone")
+    @classmethod
+    def staff_hours_timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
     @property

@@ -163,9 +163,9 @@ def test_requests_for_a_person_are_recorded_as_escalations(client, db_session):
     response = client.post(f"{WEB}/needs-help/escalations", json={"reason": "request_human"})
 
     assert response.status_code == 201
-    logged = db_session.scalars(select(Interaction)).one()
-    assert logged.event == "escalation.requested"
-    assert logged.data == {"reason": "request_human"}
+    logged = db_session.scalars(select(Interaction).order_by(Interaction.id)).all()
+    assert [entry.event for entry in logged] == ["escalation.requested", "handoff.queued"]
+    assert logged[0].data == {"reason": "request_human"}
     assert client.post(f"{WEB}/x/escalations", json={"reason": "bored"}).status_code == 422
 
 

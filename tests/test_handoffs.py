@@ -202,3 +202,120 @@ def test_the_queue_is_ordered_by_priority_then_waiting_time(db_session):
     assert [item.contact_id for item in items] == [high.id, low_old.id, low_new.id]
     assert [item.waiting_seconds for item in items] == [300, 3000, 600]
     assert items[0].debtor_name == "Ana Souza" and items[0].channel.value == "webchat"
+
+
+# --- what opens a handoff ---------------------------------------------------------------
+
+
+def open_handoffs(db_session) -> list[tuple[int, str]]:
+    db_session.expire_all()
+    query = select(Handoff).where(Handoff.status.in_(handoffs.OPEN)).order_by(Handoff.id)
+    return [(h.contact_id, h.reason) for h in db_session.scalars(query)]
+
+
+def contact_path(contact) -> str:
+    return f"/api/v1/contacts/{contact.channel.value}/{contact.external_id}"
+
+
+@pytest.mark.parametrize(
+    ("asked", "queued"),
+    [
+        ("request_human", "request_human"),
+        ("not_understood", "repeated_fallback"),  # sent after two fallbacks in a row
+        ("plan_beyond_policy", "plan_beyond_policy"),
+        ("hardship", "hardship"),
+    ],
+)
+def test_the_bot_escalating_queues_the_conversation(client, db_session, asked, queued):
+    contact = bound_contact(db_session)
+    db_session.commit()
+
+    response = client.post(f"{contact_path(contact)}/escalations", json={"reason": asked})
+
+    assert response.status_code == 201
+    assert response.json()["status"] == "escalated"
+    assert open_handoffs(db_session) == [(contact.id, queued)]
+    logged = db_session.scalars(
+        select(Interaction.data).where(Interaction.event == "escalation.requested")
+    ).all()
+    assert logged == [{"reason": asked}]
+
+
+def test_hardship_stays_with_the_bot_when_settings_say_so(app, client, db_session, settings):
+    from backend.config import get_settings
+
+    app.dependency_overrides[get_settings] = lambda: settings.model_copy(
+        update={"escalate_on_hardship": False}
+    )
+    contact = bound_contact(db_session)
+    db_session.commit()
+
+    response = client.post(f"{contact_path(contact)}/escalations", json={"reason": "hardship"})
+
+    assert response.json()["status"] == "recorded"
+    assert open_handoffs(db_session) == []
+
+
+def test_a_dispute_queues_the_conversation_it_came_from(db_session):
+    from backend.disputes import service as disputes
+    from backend.disputes.models import DisputeReason
+    from backend.disputes.schemas import DisputeCreate
+
+    person, owed = factories.debtor_with_debt(db_session)
+    talking = factories.contact(db_session, person)
+    quiet = factories.contact(db_session, person)
+    other_debt = factories.debt(db_session, person)
+
+    disputes.open_dispute(
+        db_session=db_session,
+        debt=owed,
+        dispute=DisputeCreate(reason=DisputeReason.NOT_MINE),
+        channel=talking.channel,
+        now=NOW,
+        contact=talking,
+    )
+    # Staff or an import open one without a conversation: the debtor's latest one is queued.
+    talking_handoff = handoffs.owner_of(db_session, talking)
+    agent = staff_member(db_session)
+    handoffs.close(db_session, handoff=talking_handoff, staff=agent, now=NOW)
+    quiet.last_inbound_at = NOW
+    disputes.open_dispute(
+        db_session=db_session,
+        debt=other_debt,
+        dispute=DisputeCreate(reason=DisputeReason.WRONG_AMOUNT),
+        channel=None,
+        now=NOW,
+    )
+
+    assert talking_handoff.debt_id == owed.id
+    assert open_handoffs(db_session) == [(quiet.id, "dispute")]
+
+
+def test_a_locked_contact_is_queued_for_a_person(client, db_session):
+    contact = bound_contact(db_session)
+    db_session.commit()
+    wrong = {"document_suffix": "0000", "birth_date": "1970-01-01"}
+
+    statuses = [
+        client.post(f"{contact_path(contact)}/verification", json=wrong).status_code
+        for _ in range(3)
+    ]
+
+    assert statuses[-1] == 423
+    assert open_handoffs(db_session) == [(contact.id, "verification_locked")]
+
+
+def test_the_last_cadence_level_queues_the_debtors_latest_conversation(db_session):
+    from backend.campaigns import planner
+
+    person, owed = factories.debtor_with_debt(db_session)
+    older = factories.contact(db_session, person, last_inbound_at=NOW - timedelta(days=9))
+    recent = factories.contact(db_session, person, last_inbound_at=NOW - timedelta(days=1))
+    never = factories.contact(db_session, person)
+    db_session.commit()
+
+    assert planner.escalate(db_session, debt_ids=[owed.id], now=NOW) == 1
+    db_session.commit()
+
+    assert open_handoffs(db_session) == [(recent.id, "cadence_final_level")]
+    assert {older.id, never.id}.isdisjoint(c for c, _ in open_handoffs(db_session))

@@ -46,6 +46,7 @@ from backend.gateway.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from backend.handoffs import service as handoffs
 from backend.interactions.service import record
 from backend.plans.models import PaymentPlan, PlanStatus
 
@@ -420,7 +421,8 @@ def escalate(db_session: Session, *, debt_ids: list[int], now: datetime) -> int:
     """Put the debts under legal review by a person, and ask staff to take over.
 
     Only the planner that changed a debt records the escalation, once per contact of the
-    debtor (the staff queue picks `escalation.requested` up), or once for the debtor.
+    debtor, or once for the debtor; the debtor's most recently used contact is queued for
+    staff (a debtor with no conversation yet has only the debt's legal review).
     """
     if not debt_ids:
         return 0
@@ -451,6 +453,22 @@ def escalate(db_session: Session, *, debt_ids: list[int], now: datetime) -> int:
                 debtor_id=debtor_id,
                 debt_id=debt_id,
                 data=data,
+            )
+    # One conversation per debtor goes to the staff queue: the one they wrote in last.
+    for debtor_id in sorted(debtor_ids):
+        conversation = max(
+            contacts.get(debtor_id) or [],
+            key=lambda c: (c.last_inbound_at is not None, c.last_inbound_at or now, c.id),
+            default=None,
+        )
+        if conversation is not None:
+            first_debt = min(debt_id for debt_id, owner in changed if owner == debtor_id)
+            handoffs.escalate(
+                db_session,
+                contact=conversation,
+                reason=ESCALATION_REASON,
+                now=now,
+                debt_id=first_debt,
             )
     db_session.flush()
     return len(changed)

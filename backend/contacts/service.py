@@ -13,6 +13,7 @@ from backend.contacts.models import ChannelContact
 from backend.debtors.models import Debtor
 from backend.enums import Actor, Channel, Language
 from backend.exceptions import NotFound, NotVerified
+from backend.handoffs import service as handoffs
 from backend.interactions.service import record
 
 
@@ -138,8 +139,23 @@ def get_existing(*, db_session: Session, channel: Channel, external_id: str) -> 
     return contact
 
 
-def escalate(*, db_session: Session, contact: ChannelContact, reason: str) -> None:
-    """Ask staff to take over this conversation (the console picks escalations up)."""
+# The bot's reasons, as the staff queue names them (backend/handoffs/service.py REASONS).
+HANDOFF_REASONS = {"not_understood": "repeated_fallback"}
+
+
+def escalate(
+    *,
+    db_session: Session,
+    contact: ChannelContact,
+    reason: str,
+    now: datetime,
+    settings: Settings,
+) -> int | None:
+    """Ask staff to take over this conversation: queued for the console (`backend/handoffs`).
+
+    Hardship is queued only when `escalate_on_hardship` says so; it is logged either way.
+    Returns the open handoff's id, or None when nothing was queued.
+    """
     record(
         db_session=db_session,
         event="escalation.requested",
@@ -147,4 +163,11 @@ def escalate(*, db_session: Session, contact: ChannelContact, reason: str) -> No
         contact=contact,
         data={"reason": reason},
     )
+    handoff_id = None
+    if reason != "hardship" or settings.escalate_on_hardship:
+        handoff = handoffs.escalate(
+            db_session, contact=contact, reason=HANDOFF_REASONS.get(reason, reason), now=now
+        )
+        handoff_id = handoff.id
     db_session.commit()
+    return handoff_id

@@ -30,7 +30,10 @@ class EscalationCreate(BaseModel):
         "hardship",
         "dispute",
         "verification_locked",
+        "verification_ambiguous",
         "not_understood",
+        "repeated_fallback",
+        "plan_beyond_policy",
         "assistant_error",
     ]
 
@@ -92,6 +95,23 @@ def record_csat(csat: CsatCreate, contact: ContactDep, db_session: SessionDep) -
 
 
 @router.post("/escalations", status_code=status.HTTP_201_CREATED)
-def escalate(escalation: EscalationCreate, contact: ContactDep, db_session: SessionDep) -> dict:
-    contacts.escalate(db_session=db_session, contact=contact, reason=escalation.reason)
-    return {"status": "escalated", "reason": escalation.reason}
+def escalate(
+    escalation: EscalationCreate,
+    contact: ContactDep,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    now: Now,
+) -> dict:
+    """Queue the conversation for staff; `recorded` when settings keep it with the bot."""
+    handoff_id = contacts.escalate(
+        db_session=db_session,
+        contact=contact,
+        reason=escalation.reason,
+        now=now,
+        settings=settings,
+    )
+    return {
+        "status": "escalated" if handoff_id is not None else "recorded",
+        "reason": escalation.reason,
+        "handoff_id": handoff_id,
+    }

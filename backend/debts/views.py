@@ -136,6 +136,7 @@ def open_dispute(
         dispute=dispute,
         channel=verified.contact.channel,
         now=now,
+        contact=verified.contact,
     )
     return DisputeRead(
         id=created.id,

@@ -7,12 +7,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.contacts.models import ChannelContact
 from backend.debts import service as debts
 from backend.debts.models import Debt, DebtStatus
 from backend.disputes.models import Dispute, DisputeStatus
 from backend.disputes.schemas import DisputeCreate
 from backend.enums import Actor, Channel
 from backend.exceptions import Conflict
+from backend.handoffs import service as handoffs
 from backend.interactions.service import record
 from backend.promises.models import PromiseStatus
 
@@ -24,7 +26,9 @@ def open_dispute(
     dispute: DisputeCreate,
     channel: Channel | None,
     now: datetime,
+    contact: ChannelContact | None = None,
 ) -> Dispute:
+    """Open a dispute and queue the conversation for staff (`contact`, else the debtor's latest)."""
     debts.lock_for_update(db_session=db_session, debt=debt)
     debts.refuse_if_closed(debt)
     if debt.status is DebtStatus.DISPUTED:
@@ -53,6 +57,11 @@ def open_dispute(
             debt_id=debt.id,
             channel=channel,
             data={"dispute_id": created.id, "reason": dispute.reason.value},
+        )
+    conversation = contact or handoffs.latest_contact(db_session, debt.debtor_id)
+    if conversation is not None:
+        handoffs.escalate(
+            db_session, contact=conversation, reason="dispute", now=now, debt_id=debt.id
         )
     db_session.commit()
     return created

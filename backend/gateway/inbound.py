@@ -28,6 +28,7 @@ from anyio import to_thread
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from backend.config import Settings, get_settings
 from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
 from backend.debts.models import Debt
@@ -44,6 +45,7 @@ from backend.gateway.verification_answers import (
     VERIFICATION,
     asks_for_verification,
 )
+from backend.handoffs import routing
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
 from locales import translate
@@ -125,8 +127,11 @@ async def handle_inbound(
     rasa: RasaClient,
     now: datetime,
     client_address: str | None = None,
+    settings: Settings | None = None,
 ) -> list[BotMessage]:
     """Log the message, forward it to Rasa and log and return the bot's answer.
+
+    While a person of the staff owns the conversation, the message is only logged for them.
 
     An opt-out or opt-in keyword is answered without Rasa. When Rasa is unavailable the answer
     is one apology, in the conversation's language, that says the message was kept and offers
@@ -162,15 +167,43 @@ async def handle_inbound(
     # Only for the backend's verification guards (counted per address, stored as a keyed
     # hash); the action server passes it on and nothing logs it.
     metadata = {**received.metadata, "client_address": client_address}
-    # Who answers: the bot. When a person of the staff owns the conversation (a later issue),
-    # this is the one place that routes the message to them instead of to Rasa.
-    return await _answer_with_rasa(
+    # --- handoffs: who answers (backend/handoffs/routing.py) ---------------------------------
+    # A person of the staff when one owns the conversation, or when a cue in this message
+    # (illness, a legal threat, insults) hands it to them: then Rasa never sees it.
+    settings = settings or get_settings()
+    to_staff = await to_thread.run_sync(
+        partial(
+            routing.route_to_staff,
+            db_session=db_session,
+            contact=received.contact,
+            text=text,
+            language=received.language,
+            settings=settings,
+            now=now,
+        )
+    )
+    if to_staff is not None:
+        return to_staff
+    replies = await _answer_with_rasa(
         db_session=db_session,
         rasa=rasa,
         sender_id=f"{channel.value}:{external_id}",
         received=received,
         metadata=metadata,
     )
+    # The bot's turn itself may have asked for a person (an action escalated): say when.
+    told = await to_thread.run_sync(
+        partial(
+            routing.tell_after_bot_turn,
+            db_session=db_session,
+            contact=received.contact,
+            language=received.language,
+            settings=settings,
+            now=now,
+        )
+    )
+    return replies + told
+    # --- end of handoffs ----------------------------------------------------------------------
 
 
 async def _answer_with_rasa(

@@ -261,6 +261,17 @@ def queue(db_session: Session, *, limit: int = 100, now: datetime | None = None)
     return items
 
 
+def latest_contact(db_session: Session, debtor_id: int) -> ChannelContact | None:
+    """The debtor's conversation to hand to staff: the one they wrote in last, else the newest."""
+    query = (
+        select(ChannelContact)
+        .where(ChannelContact.debtor_id == debtor_id)
+        .order_by(ChannelContact.last_inbound_at.desc().nulls_last(), ChannelContact.id.desc())
+        .limit(1)
+    )
+    return db_session.scalars(query).first()
+
+
 def _latest_messages(db_session: Session, contact_ids: list[int]) -> dict[int, Interaction]:
     if not contact_ids:
         return {}

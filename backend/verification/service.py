@@ -32,6 +32,7 @@ from backend.exceptions import (
     VerificationFailed,
     VerificationLocked,
 )
+from backend.handoffs import service as handoffs
 from backend.interactions.service import record
 from backend.outbound.email import OutgoingEmail
 from backend.verification import codes, guards
@@ -175,6 +176,8 @@ def _verify_with_possession(
         settings=settings,
         now=now,
     )
+    if counted.contact_locked_until:
+        handoffs.escalate(db_session, contact=contact, reason="verification_locked", now=now)
     db_session.commit()
     if counted.contact_locked_until:
         raise _locked(contact_locked_until=counted.contact_locked_until, knowledge_locked=False)
@@ -249,6 +252,10 @@ def _verify_by_knowledge(
         now=now,
     )
     knowledge_locked = guards.any_locked(db_session=db_session, scope=scope, now=now)
+    if counted.contact_locked_until and not knowledge_locked:
+        # Locked for good: a person checks who this is. (With knowledge locked, the real
+        # person types the e-mailed code to the bot instead.)
+        handoffs.escalate(db_session, contact=contact, reason="verification_locked", now=now)
     db_session.commit()
     if email is not None:
         deliver(email)

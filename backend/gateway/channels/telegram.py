@@ -330,6 +330,7 @@ async def _converse(update: Update, context: ContextTypes.DEFAULT_TYPE, text: st
             language_hint=_hint(update),
             rasa=deps.rasa,
             now=deps.now(),
+            settings=deps.settings,
         )
     await send_replies(deps=deps, bot=context.bot, chat_id=chat_id, replies=replies)
 

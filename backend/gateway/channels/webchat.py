@@ -237,6 +237,7 @@ async def send_message(
         rasa=rasa,
         now=now,
         client_address=request.client.host if request.client else None,
+        settings=settings,
     )
     response.headers.update(NO_STORE)
     return ChatReply(messages=replies)

@@ -134,6 +134,7 @@ async def _handle_message(
         language_hint=None,
         rasa=rasa,
         now=now,
+        settings=settings,
     )
     contact = await _in_thread(
         contacts.get_existing,
