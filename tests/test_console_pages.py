@@ -21,6 +21,8 @@ from sqlalchemy import func, select
 
 from backend.config import Settings
 from backend.console import conversation_views, queue_views
+from backend.debts.models import Debt, DebtStatus
+from backend.disputes.models import Dispute, DisputeReason, DisputeStatus
 from backend.enums import Actor, Channel, Language
 from backend.gateway.channels import webchat_sessions
 from backend.gateway.inbound import RECEIVED, SENT
@@ -28,6 +30,7 @@ from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff, HandoffStatus
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
+from backend.payments.models import ClaimStatus, PaymentClaim
 from backend.staff.deps import COOKIE_NAME
 from backend.staff.models import StaffRole
 from tests import factories
@@ -373,3 +376,56 @@ def test_the_event_stream_carries_a_conversations_new_messages(
     assert "event: message" in seen
     assert f"id: {said.id}" in seen
     assert not any("event: queue" in line for line in seen)
+
+
+def test_disputes_and_claims_are_resolved_from_the_panel(console, db_session, now):
+    contact = conversation(db_session, now)
+    debt = contact.debtor.debts[0]
+    dispute = Dispute(
+        debt_id=debt.id,
+        reason=DisputeReason.ALREADY_PAID,
+        description="Paguei em outubro",
+        status=DisputeStatus.OPEN,
+    )
+    claim = PaymentClaim(
+        debt_id=debt.id,
+        paid_on=now.date() - timedelta(days=3),
+        amount_minor=None,
+        receipt_reference="PIX-123",
+        status=ClaimStatus.OPEN,
+    )
+    db_session.add_all([dispute, claim])
+    debt.status_before_dispute, debt.status = debt.status, DebtStatus.DISPUTED
+    db_session.commit()
+    csrf = sign_in(console, db_session, staff_member(db_session), now)
+    base = f"/console/conversations/{contact.id}"
+
+    page = console.get(base)
+    assert "Paguei em outubro" in page.text and "PIX-123" in page.text
+    assert "Resolve dispute" in page.text and "Confirm payment" in page.text
+    missing = console.post(f"{base}/claims/{claim.id}/confirm", data={"csrf_token": csrf})
+    confirmed = console.post(
+        f"{base}/claims/{claim.id}/confirm", data={"csrf_token": csrf, "amount": "300,00"}
+    )
+    rejected = console.post(
+        f"{base}/disputes/{dispute.id}/resolve",
+        data={"csrf_token": csrf, "outcome": "rejected", "note": "statement shows no payment"},
+    )
+
+    assert missing.status_code == 422 and "enter the amount found" in missing.text
+    assert "Payment confirmed and applied." in confirmed.text
+    assert "Dispute rejected." in rejected.text
+    db_session.expire_all()
+    assert db_session.get(PaymentClaim, claim.id).status is ClaimStatus.CONFIRMED
+    assert db_session.get(Dispute, dispute.id).status is DisputeStatus.REJECTED
+    assert db_session.get(Debt, debt.id).status is DebtStatus.OVERDUE
+    # The debtor is told on their web chat.
+    told = db_session.scalars(
+        select(Interaction).where(
+            Interaction.contact_id == contact.id,
+            Interaction.event == SENT,
+            Interaction.actor == Actor.AGENT,
+        )
+    ).one()
+    assert told.debt_id == debt.id
+    assert f'id="entry-{told.id}"' in rejected.text
