@@ -180,20 +180,17 @@ class KpiData:
 # --- money and portfolio ----------------------------------------------------------------
 
 
-def _by_currency(debts: Iterable[DebtRow], payments: Iterable[PaymentRow], end: date):
+def _placed_and_collected(
+    debts: Iterable[DebtRow], payments: Iterable[PaymentRow], end: date
+) -> tuple[dict[str, int], dict[str, int]]:
     placed: dict[str, int] = {}
-    open_balance: dict[str, int] = {}
     for debt in debts:
-        if debt.placed_on >= end:
-            continue
-        placed[debt.currency] = placed.get(debt.currency, 0) + debt.placed_minor
-        if debt.status != "written_off":
-            balance = max(debt.balance_on.get(end, 0), 0)
-            open_balance[debt.currency] = open_balance.get(debt.currency, 0) + balance
+        if debt.placed_on < end:
+            placed[debt.currency] = placed.get(debt.currency, 0) + debt.placed_minor
     collected: dict[str, int] = {}
     for payment in payments:
         collected[payment.currency] = collected.get(payment.currency, 0) + payment.amount_minor
-    return placed, open_balance, collected
+    return placed, collected
 
 
 def recovery_rate(
@@ -207,7 +204,7 @@ def recovery_rate(
     less what had already been paid). Over time, each bucket's collections are divided by the
     money placed by the bucket's end, so the buckets add up to the period's rate.
     """
-    placed, _open, collected = _by_currency(debts, payments, end)
+    placed, collected = _placed_and_collected(debts, payments, end)
     currencies = sorted(set(placed) | set(collected))
     return {c: ratio(collected.get(c, 0), placed.get(c, 0)) for c in currencies}
 
@@ -222,7 +219,12 @@ def days_sales_outstanding(
     end of the period's last day of every debt placed by then, except debts written off.
     Collected: as in the recovery rate. With nothing collected, DSO is n/a.
     """
-    _placed, open_balance, collected = _by_currency(debts, payments, end)
+    open_balance: dict[str, int] = {}
+    for debt in debts:
+        if debt.placed_on < end and debt.status != "written_off":
+            balance = max(debt.balance_on.get(end, 0), 0)
+            open_balance[debt.currency] = open_balance.get(debt.currency, 0) + balance
+    _placed, collected = _placed_and_collected((), payments, end)
     days = (end - start).days
     figures = {}
     for currency in sorted(set(open_balance) | set(collected)):
@@ -249,6 +251,27 @@ def _cured_by(debt: DebtRow, day: date) -> bool:
     return paid_off or any(plan.in_good_standing_on(day) for plan in debt.plans)
 
 
+@dataclass(frozen=True)
+class CureCounts:
+    overdue: int  # overdue at the start
+    cured: int  # of those, cured by the end
+    alone: int  # of those, cured with no handoff to staff before the end
+
+
+def cure_counts(debts: Sequence[DebtRow], start: date, end: date) -> CureCounts:
+    """What the cure and self-cure rates count (one pass over the debts for both)."""
+    overdue = cured = alone = 0
+    for debt in debts:
+        if not _overdue_on(debt, start):
+            continue
+        overdue += 1
+        if _cured_by(debt, end):
+            cured += 1
+            if debt.first_handoff_on is None or debt.first_handoff_on >= end:
+                alone += 1
+    return CureCounts(overdue, cured, alone)
+
+
 def cure_rate(debts: Sequence[DebtRow], start: date, end: date) -> Figure:
     """Cure rate = debts overdue at the period's start that were cured by its end ÷ those debts.
 
@@ -258,9 +281,8 @@ def cure_rate(debts: Sequence[DebtRow], start: date, end: date) -> Figure:
     broken or cancelled, no unpaid installment past its grace days). A debt written off is
     never cured.
     """
-    overdue = [debt for debt in debts if _overdue_on(debt, start)]
-    cured = [debt for debt in overdue if _cured_by(debt, end)]
-    return ratio(len(cured), len(overdue))
+    counts = cure_counts(debts, start, end)
+    return ratio(counts.cured, counts.overdue)
 
 
 def self_cure_rate(debts: Sequence[DebtRow], start: date, end: date) -> Figure:
@@ -270,13 +292,8 @@ def self_cure_rate(debts: Sequence[DebtRow], start: date, end: date) -> Figure:
     handed to staff (no handoff on the debt or on its debtor, queued before the period's end):
     the assistant, the reminders and the debtor did it alone.
     """
-    overdue = [debt for debt in debts if _overdue_on(debt, start)]
-    alone = [
-        debt
-        for debt in overdue
-        if _cured_by(debt, end) and (debt.first_handoff_on is None or debt.first_handoff_on >= end)
-    ]
-    return ratio(len(alone), len(overdue))
+    counts = cure_counts(debts, start, end)
+    return ratio(counts.alone, counts.overdue)
 
 
 # --- conversations ----------------------------------------------------------------------

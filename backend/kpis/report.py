@@ -79,6 +79,19 @@ class KpiSpec:
         return inspect.cleandoc(self.definition_of.__doc__ or "")
 
 
+def _cure(data: KpiData, start: date, end: date, which: str) -> Figure:
+    # The cure and self-cure rates count in one pass: the second reads the first's counts.
+    key = (id(data.debts), start, end)
+    counts = _CURE_COUNTS.get(key)
+    if counts is None or counts[0] is not data.debts:  # (the list is held: its id is its own)
+        counts = (data.debts, d.cure_counts(data.debts, start, end))
+        _CURE_COUNTS[key] = counts
+    return d.ratio(getattr(counts[1], which), counts[1].overdue)
+
+
+_CURE_COUNTS: dict[tuple, tuple] = {}  # emptied at the start and end of each build
+
+
 def _one(function):
     return lambda data, _start, _end: {"": function(data)}
 
@@ -107,7 +120,7 @@ KPIS: tuple[KpiSpec, ...] = (
         "Cure rate",
         d.RATE,
         d.cure_rate,
-        lambda data, start, end: {"": d.cure_rate(data.debts, start, end)},
+        lambda data, start, end: {"": _cure(data, start, end, "cured")},
         by_channel=False,
         sources=("debts",),
     ),
@@ -116,7 +129,7 @@ KPIS: tuple[KpiSpec, ...] = (
         "Self-cure rate",
         d.RATE,
         d.self_cure_rate,
-        lambda data, start, end: {"": d.self_cure_rate(data.debts, start, end)},
+        lambda data, start, end: {"": _cure(data, start, end, "alone")},
         by_channel=False,
         sources=("debts",),
     ),
@@ -298,7 +311,14 @@ def _within(data: KpiData, period: Period) -> KpiData:
 
 
 def build_report(data: KpiData, period: Period) -> Report:
-    data = _within(data, period)
+    _CURE_COUNTS.clear()
+    try:
+        return _build(_within(data, period), period)
+    finally:
+        _CURE_COUNTS.clear()
+
+
+def _build(data: KpiData, period: Period) -> Report:
     segments = sorted({row.segment for name in ("debts", *_DATED) for row in getattr(data, name)})
     channels = sorted({row.channel for name in _WITH_CHANNEL for row in getattr(data, name)})
     groups = [(ALL, ALL, data)]
