@@ -133,8 +133,9 @@ class BackendClient:
     async def opt_out(self) -> None:
         await self._request("POST", f"{self.contact_path}/opt-out")
 
-    async def escalate(self, reason: str) -> None:
-        await self._request("POST", f"{self.contact_path}/escalations", {"reason": reason})
+    async def escalate(self, reason: str) -> dict:
+        """Ask for a person; `status` says "escalated", or "recorded" when settings keep it."""
+        return await self._request("POST", f"{self.contact_path}/escalations", {"reason": reason})
 
     async def csat(self, score: int) -> None:
         await self._request("POST", f"{self.contact_path}/csat", {"score": score})

@@ -16,7 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.backend_client import BackendClient, BackendUnavailable, Refused
+from actions.backend_client import BackendClient, BackendError, BackendUnavailable, Refused
 from actions.backend_types import Debt, Proposal
 from actions.base import APOLOGY, CollectionsAction, Question, human_buttons
 from actions.debt_view import day, money, only_debt, open_debts, percent
@@ -381,6 +381,15 @@ def idempotency_key(sender_id: str, reference: str, ask: dict, quote: dict) -> s
     return "bot-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
+async def hardship_escalated(backend) -> bool:
+    """Whether the backend queued this conversation for staff because of the hardship."""
+    try:
+        answer = await backend.escalate("hardship")
+    except (BackendUnavailable, BackendError):
+        return False  # the bot goes on with the gentlest options
+    return (answer or {}).get("status") == "escalated"
+
+
 class Hardship(CollectionsAction):
     """Empathy first; then the gentlest options the policy allows, or a person."""
 
@@ -391,6 +400,10 @@ class Hardship(CollectionsAction):
             "I'm really sorry you're going through this, and thank you for telling me. "
             "We'll find a way that respects what you can manage."
         )
+        if await hardship_escalated(backend):
+            # The deployment hands hardship to staff (escalate_on_hardship): a person goes on.
+            speaker.say("I've asked a member of our team to look at this with you here.")
+            return [SlotSet("hardship", True)]
         buttons = [
             speaker.button("See gentle payment options", "/request_payment_plan"),
             *human_buttons(speaker),

@@ -99,14 +99,16 @@ class OutOfScope(CollectionsAction):
 
 
 class Fallback(CollectionsAction):
-    """Two stages: ask to rephrase; if still not understood, hand over to a person."""
+    """Two stages: ask to rephrase; if the next message is not understood either, a person."""
 
     action_name = "action_fallback"
 
     async def act(self, speaker, backend, tracker, domain):
         # The message is taken back, as Rasa's own fallback does, so that the conversation
-        # waits for the next one instead of predicting this action again.
-        if not tracker.get_slot("fallback_count"):
+        # waits for the next one instead of predicting this action again. Only two fallbacks
+        # in a row hand over: an understood message in between starts counting again.
+        consecutive = previous_action(tracker.events) in (None, self.action_name)
+        if not (consecutive and tracker.get_slot("fallback_count")):
             speaker.say("Sorry, I didn't understand. Could you say it another way?")
             return [UserUtteranceReverted(), SlotSet("fallback_count", 1.0)]
         await backend.escalate("not_understood")
@@ -115,6 +117,41 @@ class Fallback(CollectionsAction):
             "you here as soon as possible."
         )
         return [UserUtteranceReverted(), SlotSet("fallback_count", 0.0)]
+
+
+def previous_action(events: list[dict]) -> str | None:
+    """The bot's last action before the person's latest message (None without history)."""
+    seen_user = False
+    for event in reversed(events):
+        if event.get("event") == "user":
+            if seen_user:
+                continue
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name")
+    return None
+
+
+def asked_beyond_policy(tracker) -> bool:
+    """A person asked for just after a plan request the policy did not grant as asked.
+
+    Counter-offers are on the table (the plan form holds them), or the bot's previous turn
+    quoted a plan request and ended without a plan (a refusal offers a person).
+    """
+    if tracker.get_slot("plan_options") and not tracker.get_slot("plan_confirmed"):
+        return True
+    return any(
+        event.get("event") == "slot" and event.get("name") == "plan_ask" and event.get("value")
+        for event in previous_turn(tracker.events)
+    )
+
+
+def previous_turn(events: list[dict]) -> list[dict]:
+    """The events between the person's message before the latest one and the latest one."""
+    users = [index for index, event in enumerate(events) if event.get("event") == "user"]
+    if len(users) < 2:
+        return []
+    return events[users[-2] + 1 : users[-1]]
 
 
 class ChangeLanguage(CollectionsAction):
@@ -161,7 +198,8 @@ class RequestHuman(CollectionsAction):
     action_name = "action_request_human"
 
     async def act(self, speaker, backend, tracker, domain):
-        await backend.escalate("request_human")
+        reason = "plan_beyond_policy" if asked_beyond_policy(tracker) else "request_human"
+        await backend.escalate(reason)
         speaker.say(
             "I've asked a member of our team to take over. They'll reply here as soon "
             "as possible, during business hours."
