@@ -690,3 +690,34 @@ def test_loading_costs_the_same_statements_whatever_the_portfolio(db_session, en
         factories.contact(db_session, person, channel=Channel.TELEGRAM)
     db_session.commit()
     assert statements() == before <= 10
+
+
+def test_charts_are_accessible_svg_with_values_as_text_and_gaps_for_n_a():
+    from backend.kpis.charts import bar_chart, line_chart
+
+    def fmt(value: float) -> str:
+        return f"{value * 100:.1f}%"
+
+    line = line_chart(
+        chart_id="t1",
+        title="Handoff rate <by day>",
+        points=[("01 Nov", 0.5), ("02 Nov", None), ("03 Nov", 0.25), ("04 Nov", 0.75)],
+        x_label="Day",
+        y_label="Rate",
+        fmt=fmt,
+    )
+    assert 'role="img"' in line and 'aria-labelledby="t1-title t1-desc"' in line
+    assert "Handoff rate &lt;by day&gt;" in line  # escaped, never markup
+    assert "02 Nov: n/a" in line  # the description reads every value
+    assert ">25.0%<" in line and ">Day<" in line and ">Rate<" in line
+    # The n/a day breaks the line: one point alone, then a line through the last two.
+    assert line.count("<polyline") == 1 and line.count("<circle") == 3
+    bars = bar_chart(
+        chart_id="t2",
+        title="CSAT by channel",
+        bars=[("telegram", 4.5), ("email", None)],
+        x_label="Channel",
+        y_label="Score",
+        fmt=lambda v: f"{v:.2f}",
+    )
+    assert bars.count("<rect") == 1 and ">n/a<" in bars and ">4.50<" in bars
