@@ -615,6 +615,11 @@ def test_the_page_shows_figures_charts_and_definitions(signed_in, portfolio):
     assert 'role="img"' in html and "<desc" in html
     assert "cdn" not in html.lower() and "<script>" not in html
     assert "Content-Security-Policy" in response.headers
+    # A quarter is charted by week; the default period (the last 30 days) by day.
+    quarter = signed_in.get("/console/kpis?since=2026-09-01&until=2026-11-30&creditor=")
+    assert quarter.status_code == 200 and "charted by week" in quarter.text
+    assert "wk 24 Nov" in quarter.text  # 13 weeks from 1 Sep: the last starts on 24 Nov
+    assert "charted by day" in signed_in.get("/console/kpis").text
 
 
 def test_the_csv_has_every_figure_by_bucket_segment_and_channel(signed_in, portfolio):
