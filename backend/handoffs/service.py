@@ -18,6 +18,7 @@ them (a dispute, a verification lock, a planner batch, a staff action and its au
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +35,8 @@ from backend.handoffs.models import Handoff, HandoffStatus
 from backend.interactions.models import Interaction
 from backend.interactions.service import read_text, record
 from backend.staff.models import StaffMember
+
+log = logging.getLogger(__name__)
 
 OPEN = (HandoffStatus.QUEUED, HandoffStatus.ASSIGNED)
 QUEUED = "handoff.queued"
@@ -128,6 +131,7 @@ def escalate(
         data={"handoff_id": handoff.id, "reason": reason},
     )
     db_session.flush()
+    log.info("handoff %s queued for contact %s: %s", handoff.id, contact.id, reason)
     return handoff
 
 
@@ -337,6 +341,7 @@ def _record_transition(
     contact: ChannelContact | None = None,
 ) -> None:
     contact = contact or db_session.get(ChannelContact, handoff.contact_id)
+    log.info("%s: handoff %s by staff %s", event, handoff.id, staff.id)
     record(
         db_session=db_session,
         event=event,
