@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -319,3 +320,37 @@ def test_the_last_cadence_level_queues_the_debtors_latest_conversation(db_sessio
 
     assert open_handoffs(db_session) == [(recent.id, "cadence_final_level")]
     assert {older.id, never.id}.isdisjoint(c for c, _ in open_handoffs(db_session))
+
+
+def test_two_consoles_taking_at_the_same_moment_get_one_winner(engine, db_session):
+    contact = bound_contact(db_session)
+    takers = [staff_member(db_session, "Bruna Lima").id, staff_member(db_session, "Caio Reis").id]
+    handoff_id = handoffs.escalate(db_session, contact=contact, reason="dispute", now=NOW).id
+    db_session.commit()
+    sessions = session_factory(engine)
+    start = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def take(staff_id: int) -> None:
+        with sessions() as session:
+            handoff = session.get(Handoff, handoff_id)
+            staff = session.get(StaffMember, staff_id)
+            start.wait()
+            try:
+                handoffs.assign(session, handoff=handoff, staff=staff, now=NOW)
+                session.commit()
+                outcomes[staff_id] = "taken"
+            except Conflict as refused:
+                session.rollback()
+                outcomes[staff_id] = refused.reason_code
+
+    threads = [threading.Thread(target=take, args=(staff_id,)) for staff_id in takers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes.values()) == ["handoff_taken", "taken"]
+    db_session.expire_all()
+    winner = next(staff_id for staff_id, outcome in outcomes.items() if outcome == "taken")
+    assert db_session.get(Handoff, handoff_id).assigned_staff_id == winner
