@@ -27,14 +27,14 @@ from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff
 from backend.interactions.models import Direction
 from backend.interactions.service import record
-from locales import FORMAT_LOCALES, normalize_language, translate
+from locales import FORMAT_LOCALES, N_, normalize_language, translate
 
 # The gateway's event for a message sent to the contact (backend/gateway/inbound.py SENT).
 _SENT = "message.sent"
-WITHIN_HOURS = (
+WITHIN_HOURS = N_(
     "A member of our team will answer you here. They usually reply within {minutes} minutes."
 )
-OUTSIDE_HOURS = (
+OUTSIDE_HOURS = N_(
     "A member of our team will answer you here. Our team is away now: we're back on {day} "
     "at {time}."
 )
