@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import anyio
+import httpx
 import pytest
 from telegram.error import NetworkError, TimedOut
 
@@ -100,8 +101,21 @@ def test_a_whatsapp_server_that_cannot_be_reached_is_retried(silent_server):
         _send_whatsapp(_whatsapp_settings(_closed_port()))
 
 
+def _timed_out(cause: Exception) -> TimedOut:
+    try:
+        raise TimedOut() from cause
+    except TimedOut as exc:
+        return exc
+
+
 def test_telegram_timeouts_are_in_doubt_and_network_failures_retried():
     assert isinstance(telegram.send_error(TimedOut()), DeliveryUncertain)
+    assert isinstance(telegram.send_error(_timed_out(httpx.ReadTimeout("x"))), DeliveryUncertain)
+    # Never sent: no connection was made, or none was free in the pool.
+    assert isinstance(
+        telegram.send_error(_timed_out(httpx.ConnectTimeout("x"))), TransientSendError
+    )
+    assert isinstance(telegram.send_error(_timed_out(httpx.PoolTimeout("x"))), TransientSendError)
     assert isinstance(telegram.send_error(NetworkError("connection refused")), TransientSendError)
 
 

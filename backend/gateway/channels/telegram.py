@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
+import httpx
 from anyio import to_thread
 from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -509,6 +510,9 @@ class TelegramAdapter:
             self._started = False
 
 
+_NEVER_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError | DeliveryUncertain:
     """What a Bot API failure means for the outbound path: retry later, or try another channel."""
     if isinstance(exc, RetryAfter):
@@ -519,8 +523,11 @@ def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError | 
     if isinstance(exc, BadRequest):  # chat not found, and anything Telegram will never accept
         return PermanentSendError("refused", exc.message[:200])
     if isinstance(exc, TimedOut):
-        # python-telegram-bot reports a connect timeout and an unanswered request alike, and
-        # the second may have been delivered: not retried (see DeliveryUncertain).
+        # python-telegram-bot raises TimedOut for every httpx timeout; its cause tells a request
+        # that never left (no connection, none free in the pool: retried) from one sent and
+        # not answered, which may have been delivered (not retried, see DeliveryUncertain).
+        if isinstance(exc.__cause__, _NEVER_SENT):
+            return TransientSendError("unreachable", type(exc.__cause__).__name__)
         return DeliveryUncertain("no_answer", type(exc).__name__)
     if isinstance(exc, NetworkError):
         return TransientSendError("unreachable", type(exc).__name__)
