@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from backend.access_log import AccessLog, silence_uvicorn_access_log
 from backend.campaigns.contact_rules_views import router as contact_rules_router
 from backend.campaigns.views import router as campaigns_router
+from backend.console import conversation_views, install_console, queue_views
 from backend.contacts.views import router as contacts_router
 from backend.debts.views import router as debts_router
 from backend.deps import require_contact_signature, require_service_token
@@ -25,6 +26,7 @@ from backend.gateway.channels.webchat import router as chat_router
 from backend.gateway.channels.whatsapp import router as whatsapp_router
 from backend.gateway.lifespan import lifespan
 from backend.knowledge.views import router as knowledge_router
+from backend.kpis.views import router as kpi_router
 from backend.ledger.views import router as ledger_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
 from backend.payments.views import router as payments_router
@@ -70,6 +72,10 @@ def create_app() -> FastAPI:
     # Unsubscribe links from e-mails: signed, followed from the person's mailbox.
     app.include_router(email_router)
     app.mount("/chat/static", StaticFiles(directory=CHAT_STATIC_DIR), name="chat-static")
+    # The staff console: sign-in, static files, then its pages (each needs a staff session).
+    install_console(app)
+    for console_router in (queue_views.router, conversation_views.router, kpi_router):
+        app.include_router(console_router, prefix="/console")
     app.add_middleware(BodySizeLimit)
     # One per app, so that each app (and each test) counts from zero.
     app.state.webchat_limiter = AddressRateLimiter()

@@ -33,6 +33,7 @@ from backend.money import to_minor
 from backend.negotiation.models import NegotiationPolicy
 from backend.plans import service as plans
 from backend.plans.schemas import PlanAsk, PlanCreate
+from backend.staff.service import seed_demo_staff
 
 SEED = 20261124
 CREDITOR_LEGAL_ID = "11.222.333/0001-81"
@@ -167,6 +168,9 @@ FAKER_LOCALES = {
 
 def seed(*, db_session: Session, now: datetime, extra_per_language: int = 3) -> Creditor:
     """Create the demo data once; running it again changes nothing."""
+    # Before the early return, so that demo databases seeded earlier get the accounts too.
+    seed_demo_staff(db_session)
+    db_session.commit()
     existing = db_session.scalars(
         select(Creditor).where(Creditor.legal_id == CREDITOR_LEGAL_ID)
     ).one_or_none()
