@@ -117,6 +117,21 @@ def test_no_message_reaches_rasa_while_a_person_owns_the_conversation(
     assert contact.language is Language.PT_BR and contact.verified_at == verified_at
 
 
+def test_a_debtor_a_person_already_answered_is_not_told_someone_will_answer(
+    chat, rasa, db_session, clock
+):
+    clock.fixed = WITHIN_HOURS
+    contact = debtor_on_webchat(db_session)
+    handoff = escalated(db_session, contact)
+    agent = staff_member(db_session)
+    handoffs.assign(db_session, handoff=handoff, staff=agent, now=clock.fixed)
+    handoffs.note_staff_reply(db_session, handoff=handoff, staff=agent, now=clock.fixed)
+    db_session.commit()
+
+    assert say(chat, "pode ser em 6 vezes?").json()["messages"] == []
+    assert rasa.received == []
+
+
 def test_outside_business_hours_the_debtor_is_told_when_the_team_is_back(
     chat, rasa, db_session, clock
 ):

@@ -208,10 +208,17 @@ def note_staff_reply(
 
 
 def mark_debtor_told(db_session: Session, *, handoff: Handoff, now: datetime) -> bool:
-    """Whether this call is the one that tells the debtor (once per handoff, even at once)."""
+    """Whether this call is the one that tells the debtor (once per handoff, even at once).
+
+    Not once a person has answered: "someone will answer you" would then be wrong.
+    """
     told = db_session.execute(
         update(Handoff)
-        .where(Handoff.id == handoff.id, Handoff.debtor_told_at.is_(None))
+        .where(
+            Handoff.id == handoff.id,
+            Handoff.debtor_told_at.is_(None),
+            Handoff.first_response_at.is_(None),
+        )
         .values(debtor_told_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
