@@ -65,7 +65,6 @@ from backend.negotiation.engine import (
     ReasonCode,
     build_installment_plan,
     build_settlement,
-    charged_monthly_pct,
     minimum_down_payment,
 )
 from backend.negotiation.reasons import STATE_REASONS
@@ -73,10 +72,10 @@ from backend.payments import service as payments
 from backend.payments.models import ClaimStatus, PaymentClaim
 from backend.payments.schemas import PaymentCreate
 from backend.plans import service as plans
-from backend.plans.models import Installment, PaymentPlan, PlanStatus
+from backend.plans.models import PaymentPlan
 from backend.plans.schemas import PlanAsk, PlanCreate
 from backend.promises import service as promises
-from backend.promises.models import PromiseStatus, PromiseToPay
+from backend.promises.models import PromiseToPay
 from backend.promises.schemas import PromiseCreate
 from backend.staff.audit import record_staff_action
 from backend.staff.models import StaffMember, StaffRole
@@ -162,31 +161,24 @@ def hand_back(
     *, db_session: Session, staff: StaffMember, contact: ChannelContact, now: datetime
 ) -> Handoff:
     """The bot answers again, with the conversation's context (language, verification, debt)."""
-    handoff = _open_handoff(db_session, contact)
-    handoffs.hand_back(db_session, handoff=handoff, staff=staff, now=now)
-    record_staff_action(
-        db_session,
-        staff=staff,
-        now=now,
-        event="hand_back",
-        contact=contact,
-        data={"handoff_id": handoff.id},
-    )
-    db_session.commit()
-    return handoff
+    return _end_handoff(db_session, staff, contact, now, end=handoffs.hand_back, event="hand_back")
 
 
 def close(
     *, db_session: Session, staff: StaffMember, contact: ChannelContact, now: datetime
 ) -> Handoff:
     """End the staff episode; the bot owns the conversation's next message."""
+    return _end_handoff(db_session, staff, contact, now, end=handoffs.close, event="close")
+
+
+def _end_handoff(db_session, staff, contact, now, *, end, event: str) -> Handoff:
     handoff = _open_handoff(db_session, contact)
-    handoffs.close(db_session, handoff=handoff, staff=staff, now=now)
+    end(db_session, handoff=handoff, staff=staff, now=now)
     record_staff_action(
         db_session,
         staff=staff,
         now=now,
-        event="close",
+        event=event,
         contact=contact,
         data={"handoff_id": handoff.id},
     )
@@ -484,66 +476,23 @@ def _agree_exception(
     body = json.dumps(
         {"debt": debt.reference, "exception": ask.model_dump(mode="json")}, sort_keys=True
     )
-    plan = PaymentPlan(
-        debt_id=debt.id,
-        policy_id=policy.id,
-        status=PlanStatus.ACTIVE,
-        kind=proposal.kind,
-        currency=proposal.currency,
-        balance_minor=proposal.balance_minor,
-        discount_minor=proposal.discount_minor,
-        interest_minor=proposal.interest_minor,
-        interest_monthly_pct=charged_monthly_pct(proposal, policy.limits()),
-        down_payment_minor=proposal.down_payment_minor,
-        installment_count=proposal.installment_count,
-        total_minor=proposal.total_minor,
-        idempotency_key=f"console-exception:{uuid.uuid4().hex}",
-        request_fingerprint=hashlib.sha256(body.encode()).hexdigest(),
-        channel=channel,
-        created_at=now,
-        installments=[
-            Installment(
-                sequence=index,
-                is_down_payment=payment.is_down_payment,
-                due_date=payment.due_date,
-                amount_minor=payment.amount_minor,
-                paid_minor=0,
-            )
-            for index, payment in enumerate(proposal.schedule, start=1)
-        ],
-    )
-    db_session.add(plan)
-    balance_before = debt.outstanding_minor
-    debt.status = DebtStatus.IN_PLAN
-    promise = debts.active_promise(db_session=db_session, debt=debt)
-    if promise is not None:
-        promise.status = PromiseStatus.CANCELLED
-        promise.resolved_at = now
     try:
-        db_session.flush()
+        plan = plans.store_agreed(
+            db_session=db_session,
+            debt=debt,
+            policy=policy,
+            proposal=proposal,
+            idempotency_key=f"console-exception:{uuid.uuid4().hex}",
+            request_fingerprint=hashlib.sha256(body.encode()).hexdigest(),
+            channel=channel,
+            now=now,
+            logged={"quote_id": quote_id, "policy_exception": reason_code},
+        )
     except IntegrityError as exc:
         db_session.rollback()
         raise Conflict(
             "the debt already has an active plan", reason_code="plan_already_active"
         ) from exc
-    ledger.post_plan_agreed(db_session=db_session, debt=debt, plan=plan, now=now)
-    record(
-        db_session=db_session,
-        event="plan.accepted",
-        actor=Actor.DEBTOR,
-        debtor_id=debt.debtor_id,
-        debt_id=debt.id,
-        channel=channel,
-        data={
-            "plan_id": plan.id,
-            "kind": plan.kind.value,
-            "installments": plan.installment_count,
-            "total_minor": plan.total_minor,
-            "balance_before_minor": balance_before,
-            "quote_id": quote_id,
-            "policy_exception": reason_code,
-        },
-    )
     return plan
 
 

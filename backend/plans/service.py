@@ -170,6 +170,49 @@ def accept(
             counter_offers=[offer.model_dump(mode="json") for offer in offers],
         )
 
+    try:
+        plan = store_agreed(
+            db_session=db_session,
+            debt=debt,
+            policy=policy,
+            proposal=proposal,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+            channel=channel,
+            now=now,
+            logged={"quote_id": request.quote_id},
+        )
+        db_session.commit()
+    except IntegrityError as exc:
+        db_session.rollback()
+        raced = get_by_idempotency_key(db_session=db_session, key=idempotency_key)
+        if raced is not None:
+            return _replay(raced, request_fingerprint), False
+        raise Conflict(
+            REASON_MESSAGES[ReasonCode.PLAN_ALREADY_ACTIVE],
+            reason_code=ReasonCode.PLAN_ALREADY_ACTIVE.value,
+        ) from exc
+    return plan, True
+
+
+def store_agreed(
+    *,
+    db_session: Session,
+    debt: Debt,
+    policy: NegotiationPolicy,
+    proposal: PlanProposal,
+    idempotency_key: str,
+    request_fingerprint: str,
+    channel: Channel | None,
+    now: datetime,
+    logged: dict,
+) -> PaymentPlan:
+    """Store an agreed plan and put the debt in it; the log records it with `logged`.
+
+    An active promise is superseded and the ledger posts the plan's interest and discount.
+    The caller holds the debt's lock and commits; IntegrityError means the debt already has
+    an active plan (the partial unique index).
+    """
     plan = PaymentPlan(
         debt_id=debt.id,
         policy_id=policy.id,
@@ -205,38 +248,27 @@ def accept(
     if promise is not None:  # the plan supersedes the promise
         promise.status = PromiseStatus.CANCELLED
         promise.resolved_at = now
-    try:
-        db_session.flush()
-        # While the plan runs, what is owed is what the plan says: its interest added, its
-        # settlement discount granted (ledger entries). Payments then bring it to zero.
-        ledger.post_plan_agreed(db_session=db_session, debt=debt, plan=plan, now=now)
-        record(
-            db_session=db_session,
-            event="plan.accepted",
-            actor=Actor.DEBTOR,
-            debtor_id=debt.debtor_id,
-            debt_id=debt.id,
-            channel=channel,
-            data={
-                "plan_id": plan.id,
-                "kind": plan.kind.value,
-                "installments": plan.installment_count,
-                "total_minor": plan.total_minor,
-                "balance_before_minor": balance_before,
-                "quote_id": request.quote_id,
-            },
-        )
-        db_session.commit()
-    except IntegrityError as exc:
-        db_session.rollback()
-        raced = get_by_idempotency_key(db_session=db_session, key=idempotency_key)
-        if raced is not None:
-            return _replay(raced, request_fingerprint), False
-        raise Conflict(
-            REASON_MESSAGES[ReasonCode.PLAN_ALREADY_ACTIVE],
-            reason_code=ReasonCode.PLAN_ALREADY_ACTIVE.value,
-        ) from exc
-    return plan, True
+    db_session.flush()
+    # While the plan runs, what is owed is what the plan says: its interest added, its
+    # settlement discount granted (ledger entries). Payments then bring it to zero.
+    ledger.post_plan_agreed(db_session=db_session, debt=debt, plan=plan, now=now)
+    record(
+        db_session=db_session,
+        event="plan.accepted",
+        actor=Actor.DEBTOR,
+        debtor_id=debt.debtor_id,
+        debt_id=debt.id,
+        channel=channel,
+        data={
+            "plan_id": plan.id,
+            "kind": plan.kind.value,
+            "installments": plan.installment_count,
+            "total_minor": plan.total_minor,
+            "balance_before_minor": balance_before,
+            **logged,
+        },
+    )
+    return plan
 
 
 def _decide(
