@@ -1,0 +1,1 @@
+"""Observability: the turn's request id, JSON logs without personal data, Prometheus metrics."""
