@@ -6,6 +6,10 @@ builds the same Sanic app with `rasa_sdk.endpoint.create_app` and runs it on the
 host, without CORS (no browser ever calls it). The settings are checked before anything
 listens, so a development token in production stops the process with the reason.
 
+It logs JSON lines with each turn's request id and serves Prometheus metrics at `/metrics`
+(actions/observability.py); with several Sanic workers (`ACTION_SERVER_SANIC_WORKERS`), set
+`PROMETHEUS_MULTIPROC_DIR` to an empty directory so that a scrape sees all of them.
+
     python -m actions.server --port 5055
 """
 
@@ -17,11 +21,22 @@ import sys
 
 from rasa_sdk import utils
 from rasa_sdk.constants import DEFAULT_SERVER_PORT
-from rasa_sdk.endpoint import create_app
+from sanic import Sanic
 
+from actions import observability
 from actions.config import InsecureSettings, get_action_settings
 
 log = logging.getLogger(__name__)
+
+
+def create_app(action_package: str = "actions") -> Sanic:
+    """rasa-sdk's app, without CORS, with the request id middleware and `/metrics`."""
+    # Imported once logging is set up: sanic_cors warns on import.
+    from rasa_sdk.endpoint import create_app as create_sdk_app
+
+    app = create_sdk_app(action_package, cors_origins=None)
+    observability.install(app)
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,9 +49,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = get_action_settings()
     except InsecureSettings as exc:
         sys.exit(f"action server: {exc}")
-    utils.configure_colored_logging(args.loglevel)
     utils.update_sanic_log_level()
-    app = create_app(args.actions, cors_origins=None)
+    observability.configure_logging(args.loglevel)
+    app = create_app(args.actions)
     log.info("action server listening on http://%s:%d", settings.host, args.port)
     app.run(
         host=settings.host,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -15,8 +15,9 @@ from backend.campaigns.contact_rules_views import router as contact_rules_router
 from backend.campaigns.views import router as campaigns_router
 from backend.console import conversation_views, install_console, queue_views
 from backend.contacts.views import router as contacts_router
+from backend.db import SessionDep
 from backend.debts.views import router as debts_router
-from backend.deps import require_contact_signature, require_service_token
+from backend.deps import Now, require_contact_signature, require_service_token
 from backend.exceptions import DomainError, RateLimited
 from backend.gateway.channels.email import router as email_router
 from backend.gateway.channels.telegram_webhook import router as telegram_router
@@ -29,6 +30,9 @@ from backend.knowledge.views import router as knowledge_router
 from backend.kpis.views import router as kpi_router
 from backend.ledger.views import router as ledger_router
 from backend.limits import AddressRateLimiter, BodySizeLimit
+from backend.observability.logs import configure_logging
+from backend.observability.metrics import exposition
+from backend.observability.timing import install_sql_timing
 from backend.payments.views import router as payments_router
 from backend.segments.views import router as segments_router
 from backend.verification.views import router as verification_router
@@ -38,6 +42,8 @@ API_PREFIX = "/api/v1"
 
 
 def create_app() -> FastAPI:
+    configure_logging("backend")
+    install_sql_timing()
     app = FastAPI(
         title="Acordo collections backend",
         version="0.1.0",
@@ -87,6 +93,12 @@ def create_app() -> FastAPI:
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    # For Prometheus on this machine; the Procfile binds the backend to 127.0.0.1.
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(db_session: SessionDep, now: Now) -> Response:
+        body, content_type = exposition(db_session, now)
+        return Response(body, media_type=content_type)
 
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

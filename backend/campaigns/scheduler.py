@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import backend.models  # noqa: F401  (every mapper, before the first query)
 from backend.config import get_settings
 from backend.db import get_engine, session_factory, utcnow
+from backend.observability.logs import configure_logging
 
 log = logging.getLogger("backend.campaigns.scheduler")
 
@@ -162,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         help="hour (UTC) of the nightly segment job",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("ACORDO_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging("scheduler")
     sessions = session_factory(get_engine())
     if args.once:
         return 0 if run_all_once(sessions) else 1

@@ -61,6 +61,7 @@ from backend.gateway.models import (
     OutboundChannel,
     OutboxMessage,
 )
+from backend.observability.logs import configure_logging
 
 logger = logging.getLogger("acordo.sender")
 
@@ -519,10 +520,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease-seconds", type=float, default=SenderConfig.lease_seconds)
     parser.add_argument("--idle-seconds", type=float, default=SenderConfig.idle_seconds)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("ACORDO_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging("sender")
     config = SenderConfig(
         batch_size=args.batch, lease_seconds=args.lease_seconds, idle_seconds=args.idle_seconds
     )

@@ -34,6 +34,7 @@ from backend.exceptions import Conflict
 from backend.handoffs.models import Handoff, HandoffStatus
 from backend.interactions.models import Interaction
 from backend.interactions.service import read_text, record
+from backend.observability.metrics import ESCALATIONS
 from backend.staff.models import StaffMember
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ def escalate(
         data={"handoff_id": handoff.id, "reason": reason},
     )
     db_session.flush()
+    ESCALATIONS.labels(reason=reason).inc()
     log.info("handoff %s queued for contact %s: %s", handoff.id, contact.id, reason)
     return handoff
 
@@ -161,6 +163,7 @@ def take_over(
                 db_session, handoff, ASSIGNED, staff, {"reason": STAFF_INITIATIVE}, contact
             )
             db_session.flush()
+            ESCALATIONS.labels(reason=STAFF_INITIATIVE).inc()
             return handoff
         existing = created
     return assign(db_session, handoff=existing, staff=staff, now=now)
