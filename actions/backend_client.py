@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ from actions.backend_types import (
     Terms,
 )
 from actions.config import ActionSettings, get_action_settings
+from actions.observability import REQUEST_ID_HEADER, current_request_id, record_backend_call
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class BackendClient:
         return cls(tracker.sender_id, contact_signature=metadata.get("contact_signature"))
 
     async def contact(self) -> Contact:
-        return await self._request("GET", self.contact_path)
+        return await self._request("contact", "GET", self.contact_path)
 
     async def verify(
         self, document_suffix: str, birth_date: str, client_address: str | None = None
@@ -119,37 +121,43 @@ class BackendClient:
         body = {"document_suffix": document_suffix, "birth_date": birth_date}
         if client_address:
             body["client_address"] = client_address
-        return await self._request("POST", f"{self.contact_path}/verification", body)
+        return await self._request("verify", "POST", f"{self.contact_path}/verification", body)
 
     async def verify_code(self, code: str) -> DebtorSummary:
-        return await self._request("POST", f"{self.contact_path}/verification/code", {"code": code})
+        return await self._request(
+            "verify_code", "POST", f"{self.contact_path}/verification/code", {"code": code}
+        )
 
     async def summary(self) -> DebtorSummary:
-        return await self._request("GET", f"{self.contact_path}/summary")
+        return await self._request("summary", "GET", f"{self.contact_path}/summary")
 
     async def set_language(self, language: str) -> None:
-        await self._request("PUT", f"{self.contact_path}/language", {"language": language})
+        await self._request(
+            "set_language", "PUT", f"{self.contact_path}/language", {"language": language}
+        )
 
     async def opt_out(self) -> None:
-        await self._request("POST", f"{self.contact_path}/opt-out")
+        await self._request("opt_out", "POST", f"{self.contact_path}/opt-out")
 
     async def escalate(self, reason: str) -> dict:
         """Ask for a person; `status` says "escalated", or "recorded" when settings keep it."""
-        return await self._request("POST", f"{self.contact_path}/escalations", {"reason": reason})
+        return await self._request(
+            "escalate", "POST", f"{self.contact_path}/escalations", {"reason": reason}
+        )
 
     async def csat(self, score: int) -> None:
-        await self._request("POST", f"{self.contact_path}/csat", {"score": score})
+        await self._request("csat", "POST", f"{self.contact_path}/csat", {"score": score})
 
     async def knowledge(self, question: str, language: str) -> KnowledgeAnswer:
         """General financial education; nothing about this person's debt."""
         query = urlencode({"q": question[:500], "language": language})
-        return await self._request("GET", f"/api/v1/knowledge/search?{query}")
+        return await self._request("knowledge", "GET", f"/api/v1/knowledge/search?{query}")
 
     async def terms(self, reference: str) -> Terms:
-        return await self._request("GET", f"{self._debt(reference)}/terms")
+        return await self._request("terms", "GET", f"{self._debt(reference)}/terms")
 
     async def quote(self, reference: str, ask: PlanAsk) -> Quote:
-        return await self._request("POST", f"{self._debt(reference)}/quotes", ask)
+        return await self._request("quote", "POST", f"{self._debt(reference)}/quotes", ask)
 
     async def accept_plan(
         self, reference: str, ask: PlanAsk, quote: dict[str, str], idempotency_key: str
@@ -160,6 +168,7 @@ class BackendClient:
         `quote_changed` and the plans offered now in `detail["counter_offers"]`.
         """
         return await self._request(
+            "accept_plan",
             "POST",
             f"{self._debt(reference)}/plans",
             {**ask, "quote_id": quote["quote_id"], "fingerprint": quote["fingerprint"]},
@@ -168,6 +177,7 @@ class BackendClient:
 
     async def promise(self, reference: str, amount: str, promised_date: str) -> Promise:
         return await self._request(
+            "promise",
             "POST",
             f"{self._debt(reference)}/promises",
             {"amount": amount, "promised_date": promised_date},
@@ -175,6 +185,7 @@ class BackendClient:
 
     async def dispute(self, reference: str, reason: str, description: str | None) -> dict:
         return await self._request(
+            "dispute",
             "POST",
             f"{self._debt(reference)}/disputes",
             {"reason": reason, "description": description},
@@ -182,7 +193,7 @@ class BackendClient:
 
     async def payment_claim(self, reference: str, paid_on: str) -> dict:
         return await self._request(
-            "POST", f"{self._debt(reference)}/payment-claims", {"paid_on": paid_on}
+            "payment_claim", "POST", f"{self._debt(reference)}/payment-claims", {"paid_on": paid_on}
         )
 
     def _debt(self, reference: str) -> str:
@@ -190,39 +201,71 @@ class BackendClient:
 
     async def _request(
         self,
+        call: str,
         method: str,
         path: str,
         body: dict | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        timeout = aiohttp.ClientTimeout(total=self.settings.backend_timeout_seconds)
+        """One backend call, named `call` in the logs and metrics (never its path: ids)."""
         all_headers = {"Authorization": f"Bearer {self.settings.service_token}", **(headers or {})}
         if self.contact_signature:
             all_headers[CONTACT_SIGNATURE_HEADER] = self.contact_signature
+        request_id = current_request_id()
+        if request_id:
+            all_headers[REQUEST_ID_HEADER] = request_id
+        timeout = aiohttp.ClientTimeout(total=self.settings.backend_timeout_seconds)
+        started = time.perf_counter()
+        status = None
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.request(
-                    method, f"{self.settings.backend_url}{path}", json=body, headers=all_headers
-                ) as response,
-            ):
-                if response.status == 204:
-                    return None
-                payload = await response.json(content_type=None)
+            async with shared_session().request(
+                method,
+                f"{self.settings.backend_url}{path}",
+                json=body,
+                headers=all_headers,
+                timeout=timeout,
+            ) as response:
                 status = response.status
+                payload = None if status == 204 else await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            log.warning("backend %s failed: %s", method, exc.__class__.__name__)
+            log.warning("backend %s failed: %s", call, exc.__class__.__name__)
             raise BackendUnavailable(str(exc.__class__.__name__)) from exc
+        finally:
+            record_backend_call(call, method, status, time.perf_counter() - started)
         if status < 400:
             return payload
         if status >= 500 or status == 401:
-            log.error("backend answered %s to %s", status, method)
+            log.error("backend answered %s to %s", status, call)
             raise BackendUnavailable(f"HTTP {status}")
-        detail = (payload or {}).get("detail") or {}
+        detail = (payload or {}).get("detail") if isinstance(payload, dict) else None
         if not isinstance(detail, dict):
-            detail = {"message": str(detail)}
+            detail = {"message": str(detail or "")}
         if detail.get("reason_code") == "contact_not_signed":
-            log.error("backend refused an unsigned contact for %s", method)
+            log.error("backend refused an unsigned contact for %s", call)
             raise ContactNotSigned(status, "contact_not_signed", detail)
         error_class = _BY_STATUS.get(status, BackendError)
         raise error_class(status, detail.get("reason_code", "error"), detail)
+
+
+# One keep-alive connection pool per event loop (one per Sanic worker), instead of a TCP
+# connection and a new session for each call.
+_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+# Concurrent calls kept open to the backend per worker; more wait for a free connection.
+POOL_SIZE = 32
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The running loop's session to the backend, opened on first use."""
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30)
+        session = _sessions[loop] = aiohttp.ClientSession(connector=connector)
+    return session
+
+
+async def close_shared_session() -> None:
+    """Close the running loop's session (the action server calls this when it stops)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()

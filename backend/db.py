@@ -52,7 +52,10 @@ class UTCDateTime(TypeDecorator):
 
 
 def make_engine(url: str, *, timeout_seconds: float = 10.0) -> Engine:
-    """An engine with a lock/connect timeout, and foreign keys enforced on SQLite."""
+    """An engine with a lock/connect timeout; on SQLite foreign keys enforced and WAL mode.
+
+    On SQLite the timeout is also how long a writer waits for another one (busy timeout).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout_seconds})
 
@@ -61,6 +64,10 @@ def make_engine(url: str, *, timeout_seconds: float = 10.0) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL syncs at checkpoints instead of at every commit, which cost
+            # about 20 ms a commit here and several commits per turn. A power cut can lose
+            # the last commits but never corrupts the file; deployments use PostgreSQL.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine

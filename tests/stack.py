@@ -95,7 +95,10 @@ class Service:
         self._log.close()
 
 
-def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[Service, str]:
+def start_backend(
+    database_url: str, log_dir: Path, *, workers: int = 1, **extra_env: str
+) -> tuple[Service, str]:
+    """The backend under uvicorn; with several workers, their metrics shared in log_dir."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -107,6 +110,10 @@ def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[S
         "ACORDO_WEBCHAT_RATE_LIMIT": "1000/minute",
         **extra_env,
     }
+    if workers > 1:
+        metrics_dir = log_dir / "backend-metrics"
+        metrics_dir.mkdir(exist_ok=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     service = Service(
         "backend",
         [
@@ -120,6 +127,8 @@ def start_backend(database_url: str, log_dir: Path, **extra_env: str) -> tuple[S
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         env,
         f"{url}/health",
@@ -206,8 +215,12 @@ class RunningStack:
 
 
 @contextmanager
-def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[RunningStack]:
+def seeded_stack(
+    folder: Path, model: Path, *, backend_workers: int = 1, **backend_env: str
+) -> Iterator[RunningStack]:
     """Backend on a fresh SQLite database with the demo seed, action server and Rasa.
+
+    `backend_workers=2` is the demo's configuration (Procfile); tests use one.
 
     Yields the running stack (backend URL, an engine on its database, Rasa); stops
     everything afterwards.
@@ -224,6 +237,7 @@ def seeded_stack(folder: Path, model: Path, **backend_env: str) -> Iterator[Runn
         backend, backend_url = start_backend(
             url,
             folder,
+            workers=backend_workers,
             ACORDO_RASA_URL=f"http://127.0.0.1:{rasa_port}",
             ACORDO_RASA_TIMEOUT_SECONDS="120",
             **backend_env,

@@ -188,6 +188,8 @@ def test_a_message_is_logged_forwarded_and_answered(chat, rasa, db_session, cloc
     }
     assert rasa.received[0]["path"] == "/webhooks/gateway/webhook"
     signature = rasa.last["metadata"].pop("contact_signature")
+    # The turn's request id goes to Rasa (and from there to the actions' backend calls).
+    assert rasa.last["metadata"].pop("request_id") == response.headers["X-Request-ID"]
     check_contact_signature(  # what the action server will show the backend for this contact
         signature,
         channel="webchat",
@@ -691,3 +693,38 @@ def test_ending_the_conversation_forgets_the_verification(chat, rasa, db_session
     assert "conversation.ended" in [i.event for i in interactions(db_session)]
     refused = chat.post("/chat/api/sessions/end", json={"session_id": "chosen-by-me"})
     assert refused.status_code == 422
+
+
+# --- several Rasa instances -------------------------------------------------------------
+
+
+def test_a_conversation_stays_on_its_rasa_instance_and_moves_when_it_is_down():
+    first, second = FakeRasa(), FakeRasa()
+    for fake in (first, second):
+        fake.thread.start()
+        fake.answer({"text": "Olá"})
+    base_url = f"{first.url}, {second.url}"
+
+    async def say(sender_id: str, client: RasaClient) -> None:
+        await client.send(sender_id=sender_id, text="oi", metadata={})
+
+    async def conversation_twice(sender_id: str) -> None:
+        async with RasaClient(base_url=base_url, timeout_seconds=TIMEOUT_SECONDS) as client:
+            await say(sender_id, client)
+            await say(sender_id, client)
+
+    senders = [f"webchat:visitor-{n}" for n in range(12)]
+    try:
+        for sender in senders:
+            asyncio.run(conversation_twice(sender))
+        by_instance = [{r["body"]["sender"] for r in fake.received} for fake in (first, second)]
+        # Each conversation was served by one instance only, and both instances served some.
+        assert by_instance[0] and by_instance[1] and not by_instance[0] & by_instance[1]
+        moved = sorted(by_instance[0])[0]
+        stop(first)
+
+        asyncio.run(conversation_twice(moved))
+
+        assert [r["body"]["sender"] for r in second.received].count(moved) == 2
+    finally:
+        stop(second)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,9 @@ from backend.gateway.verification_answers import (
 from backend.handoffs import routing
 from backend.interactions.models import Direction, Interaction
 from backend.interactions.service import record
+from backend.observability.context import current_request_id, new_request_id, request_id_var
+from backend.observability.timing import counting_statements
+from backend.observability.turns import observe_turn
 from locales import translate
 
 if TYPE_CHECKING:
@@ -135,8 +139,54 @@ async def handle_inbound(
 
     An opt-out or opt-in keyword is answered without Rasa. When Rasa is unavailable the answer
     is one apology, in the conversation's language, that says the message was kept and offers
-    a human.
+    a human. Each turn is logged once (`turn`, with its request id, its time waiting on Rasa
+    and its SQL time) and counted in the metrics.
     """
+    if current_request_id() is None:  # a Telegram update, handled outside any HTTP request
+        request_id_var.set(new_request_id())
+    started = time.perf_counter()
+    with counting_statements() as db_stats:
+        turn = await _take_turn(
+            db_session=db_session,
+            channel=channel,
+            external_id=external_id,
+            text=text,
+            language_hint=language_hint,
+            rasa=rasa,
+            now=now,
+            client_address=client_address,
+            settings=settings or get_settings(),
+        )
+    observe_turn(
+        channel=channel.value,
+        outcome=turn.outcome,
+        duration_s=time.perf_counter() - started,
+        rasa_s=turn.rasa_seconds,
+        db_stats=db_stats,
+    )
+    return turn.replies
+
+
+@dataclass(frozen=True)
+class _Turn:
+    replies: list[BotMessage]
+    # Who answered: "bot", "staff", "keyword" or "unavailable" (backend/observability/turns.py).
+    outcome: str
+    rasa_seconds: float = 0.0
+
+
+async def _take_turn(
+    *,
+    db_session: Session,
+    channel: Channel,
+    external_id: str,
+    text: str,
+    language_hint: Language | None,
+    rasa: RasaClient,
+    now: datetime,
+    client_address: str | None,
+    settings: Settings,
+) -> _Turn:
     keyword = keywords.match(text)
     if keyword is not None:
         answered = await to_thread.run_sync(
@@ -152,77 +202,36 @@ async def handle_inbound(
             )
         )
         if answered is not None:
-            return answered
-    received = await to_thread.run_sync(
+            return _Turn(answered, "keyword")
+    # One trip to a worker thread before Rasa (log the message, then decide who answers) and
+    # one after (log the answer and any notice): each trip costs a thread hand-off per turn.
+    received, to_staff = await to_thread.run_sync(
         partial(
-            _receive,
+            _receive_and_route,
             db_session=db_session,
             channel=channel,
             external_id=external_id,
             text=text,
             language_hint=language_hint,
+            settings=settings,
             now=now,
         )
     )
-    # Only for the backend's verification guards (counted per address, stored as a keyed
-    # hash); the action server passes it on and nothing logs it.
-    metadata = {**received.metadata, "client_address": client_address}
     # --- handoffs: who answers (backend/handoffs/routing.py) ---------------------------------
     # A person of the staff when one owns the conversation, or when a cue in this message
     # (illness, a legal threat, insults) hands it to them: then Rasa never sees it.
-    settings = settings or get_settings()
-    to_staff = await to_thread.run_sync(
-        partial(
-            routing.route_to_staff,
-            db_session=db_session,
-            contact=received.contact,
-            text=text,
-            language=received.language,
-            settings=settings,
-            now=now,
-        )
-    )
     if to_staff is not None:
-        return to_staff
-    replies = await _answer_with_rasa(
-        db_session=db_session,
-        rasa=rasa,
-        sender_id=f"{channel.value}:{external_id}",
-        received=received,
-        metadata=metadata,
-    )
-    # The bot's turn itself may have asked for a person (an action escalated): say when.
-    told = await to_thread.run_sync(
-        partial(
-            routing.tell_after_bot_turn,
-            db_session=db_session,
-            contact=received.contact,
-            language=received.language,
-            settings=settings,
-            now=now,
-        )
-    )
-    return replies + told
-    # --- end of handoffs ----------------------------------------------------------------------
-
-
-async def _answer_with_rasa(
-    *,
-    db_session: Session,
-    rasa: RasaClient,
-    sender_id: str,
-    received: _Received,
-    metadata: dict[str, Any],
-) -> list[BotMessage]:
+        return _Turn(to_staff, "staff")
+    # Only for the backend's verification guards (counted per address, stored as a keyed
+    # hash); the action server passes it on and nothing logs it.
+    metadata = {**received.metadata, "client_address": client_address}
+    asked = time.perf_counter()
     try:
-        if received.reminder is not None:
-            # Sets the debt and the reminder as the conversation's context; what Rasa says
-            # to the event itself is not shown: the person's message is answered next.
-            await rasa.send(
-                sender_id=sender_id, text=received.reminder.event_text(), metadata=metadata
-            )
-        replies = await rasa.send(
-            sender_id=sender_id, text=received.forwarded_text, metadata=metadata
+        replies = await _ask_rasa(
+            rasa=rasa,
+            sender_id=f"{channel.value}:{external_id}",
+            received=received,
+            metadata=metadata,
         )
     except AssistantUnavailable as exc:
         log.warning("assistant unavailable for contact %s: %s", received.contact.id, exc)
@@ -230,11 +239,79 @@ async def _answer_with_rasa(
         await to_thread.run_sync(
             partial(_record_unavailable, db_session=db_session, received=received, apology=apology)
         )
-        return [apology]
-    await to_thread.run_sync(
-        partial(_record_replies, db_session=db_session, contact=received.contact, replies=replies)
+        return _Turn([apology], "unavailable", time.perf_counter() - asked)
+    rasa_seconds = time.perf_counter() - asked
+    # The bot's turn itself may have asked for a person (an action escalated): say when.
+    told = await to_thread.run_sync(
+        partial(
+            _record_bot_turn,
+            db_session=db_session,
+            received=received,
+            replies=replies,
+            settings=settings,
+            now=now,
+        )
     )
-    return replies
+    return _Turn(replies + told, "bot", rasa_seconds)
+    # --- end of handoffs ----------------------------------------------------------------------
+
+
+async def _ask_rasa(
+    *, rasa: RasaClient, sender_id: str, received: _Received, metadata: dict[str, Any]
+) -> list[BotMessage]:
+    if received.reminder is not None:
+        # Sets the debt and the reminder as the conversation's context; what Rasa says
+        # to the event itself is not shown: the person's message is answered next.
+        await rasa.send(sender_id=sender_id, text=received.reminder.event_text(), metadata=metadata)
+    return await rasa.send(sender_id=sender_id, text=received.forwarded_text, metadata=metadata)
+
+
+def _receive_and_route(
+    *,
+    db_session: Session,
+    channel: Channel,
+    external_id: str,
+    text: str,
+    language_hint: Language | None,
+    settings: Settings,
+    now: datetime,
+) -> tuple[_Received, list[BotMessage] | None]:
+    received = _receive(
+        db_session=db_session,
+        channel=channel,
+        external_id=external_id,
+        text=text,
+        language_hint=language_hint,
+        now=now,
+    )
+    to_staff = routing.route_to_staff(
+        db_session=db_session,
+        contact=received.contact,
+        text=text,
+        language=received.language,
+        settings=settings,
+        now=now,
+    )
+    return received, to_staff
+
+
+def _record_bot_turn(
+    *,
+    db_session: Session,
+    received: _Received,
+    replies: list[BotMessage],
+    settings: Settings,
+    now: datetime,
+) -> list[BotMessage]:
+    """Log the bot's answer; the notice that a person will answer when the turn asked for one."""
+    _record_replies(db_session=db_session, contact=received.contact, replies=replies)
+    return routing.tell_after_bot_turn(
+        db_session=db_session,
+        contact=received.contact,
+        language=received.language,
+        settings=settings,
+        now=now,
+    )
 
 
 def _answer_keyword(

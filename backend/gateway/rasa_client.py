@@ -3,10 +3,18 @@
 Rasa is reached through the custom REST connector in `bot/connectors/gateway.py`. Every way
 the call can fail (refused, timed out, an error status, an answer of the wrong shape) becomes
 one `AssistantUnavailable`, so the gateway has a single case to handle.
+
+Several Rasa instances can serve one bot when they share a tracker store and a lock store
+(Redis): `base_url` may list them, comma separated. A conversation always goes to the same
+instance while it is up (chosen by a hash of the sender), so its turns are served in order by
+one process; when that instance refuses the connection, the next one in the list takes the
+message and continues from the shared tracker store. Only a connection that was never made
+moves on: a request Rasa may have received (a read timeout) is not sent again.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
@@ -17,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from backend.config import Settings
 from backend.contacts.signing import sign_contact
+from backend.observability.context import METADATA_KEY, REQUEST_ID_HEADER, current_request_id
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 
@@ -58,10 +67,17 @@ class RasaClient:
         timeout_seconds: float,
         contact_signer: Callable[[str, str], str] | None = None,
     ) -> None:
-        """`contact_signer(channel, external_id)` signs each turn's contact into its metadata."""
+        """`base_url`: one URL or several, comma separated (instances of one bot).
+
+        `contact_signer(channel, external_id)` signs each turn's contact into its metadata.
+        """
+        self.base_urls = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
+        if not self.base_urls:
+            raise ValueError("no Rasa URL given")
+        # Keep-alive connections, as many as conversations can wait on Rasa at once.
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
         self._sign = contact_signer
 
@@ -105,9 +121,14 @@ class RasaClient:
         if self._sign is not None:
             channel, _, external_id = sender_id.partition(":")
             metadata = {**metadata, "contact_signature": self._sign(channel, external_id)}
+        headers = {}
+        request_id = current_request_id()
+        if request_id is not None:
+            metadata = {**metadata, METADATA_KEY: request_id}
+            headers[REQUEST_ID_HEADER] = request_id
         body = {"sender": sender_id, "message": text, "metadata": metadata}
         try:
-            response = await self._http.post(WEBHOOK_PATH, json=body)
+            response = await self._post(sender_id, body, headers)
             response.raise_for_status()
             replies = _replies.validate_json(response.content)
         except httpx.HTTPStatusError as exc:
@@ -121,3 +142,19 @@ class RasaClient:
             for reply in replies
             if reply.text or reply.buttons
         ]
+
+    def instances_for(self, sender_id: str) -> list[str]:
+        """The instances to try for this sender: its own first, then the others in turn."""
+        first = zlib.crc32(sender_id.encode()) % len(self.base_urls)
+        return self.base_urls[first:] + self.base_urls[:first]
+
+    async def _post(
+        self, sender_id: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> httpx.Response:
+        *others, last = self.instances_for(sender_id)
+        for base_url in others:
+            try:
+                return await self._http.post(base_url + WEBHOOK_PATH, json=body, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                continue  # never reached that instance: the next one takes the turn
+        return await self._http.post(last + WEBHOOK_PATH, json=body, headers=headers)
