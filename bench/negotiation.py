@@ -1,20 +1,25 @@
-"""Benchmark: the negotiation engine and the quote endpoint, against baselines of the same run.
+"""Benchmark: the negotiation engine and the plan quote, against baselines of the same run.
 
-Figures: engine decisions per second (baseline: laying out one 12-installment annuity plan,
-the engine's unit of work) and quote request latency on SQLite (baseline: the /health route
-through the same stack). Ratios say how many baseline units a decision or quote costs.
+Figures: engine decisions (baseline: laying out one 12-installment annuity plan, the engine's
+unit of work), and the quote endpoint's latency over HTTP on the running backend (SQLite, a
+verified web chat contact asking 24 installments of a medium-segment debt: counter-offers),
+next to the same quote computed in-process by `plans.quote` on the same database, without HTTP,
+authentication or the contact checks. The ratio is what serving a quote adds to computing it.
 """
 
 from __future__ import annotations
 
 import random
 import statistics
-import tempfile
 import time
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from backend.db import utcnow
+from backend.debts.models import Debt
 from backend.negotiation.engine import (
     DebtPosition,
     PlanRequest,
@@ -22,6 +27,11 @@ from backend.negotiation.engine import (
     build_installment_plan,
     decide,
 )
+from backend.plans import service as plans
+from backend.plans.schemas import PlanAsk
+from backend.seed import DEMO_PERSONAS
+from bench.api_backend import ApiBackend, contact_headers
+from bench.report import Figure, percentile
 
 POLICY = PolicyLimits(
     max_installments=24,
@@ -34,6 +44,9 @@ POLICY = PolicyLimits(
     max_broken_promises=2,
 )
 TODAY = date(2026, 11, 24)
+ASK = {"installments": 24}
+PERSONA = DEMO_PERSONAS[0]  # Ana Souza, D-BR-0001, medium segment: 24 is beyond her 12
+DEBT = PERSONA.external_ref.replace("C-", "D-")
 
 
 def timed(function, repeat: int) -> float:
@@ -47,7 +60,7 @@ def timed(function, repeat: int) -> float:
     return statistics.median(rounds)
 
 
-def bench_engine() -> None:
+def measure_engine(*, quick: bool = False) -> list[Figure]:
     rng = random.Random(7)
     positions = [
         DebtPosition(
@@ -75,56 +88,76 @@ def bench_engine() -> None:
             today=TODAY,
         )
 
-    decision = timed(one_decision, 200)
-    layout = timed(one_layout, 2000)
-    print(f"engine decide():           {decision * 1e6:9.1f} µs  ({1 / decision:,.0f}/s)")
-    print(f"baseline plan layout:      {layout * 1e6:9.1f} µs  ({1 / layout:,.0f}/s)")
-    print(f"ratio decide / layout:     {decision / layout:9.1f}x")
-
-
-def bench_quote_endpoint() -> None:
-    from fastapi.testclient import TestClient
-
-    from backend.config import Settings, get_settings
-    from backend.db import get_db, make_engine, session_factory, utcnow
-    from backend.main import create_app
-    from backend.migrate import upgrade_to_head
-    from backend.seed import seed
-
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        upgrade_to_head(url)
-        engine = make_engine(url)
-        sessions = session_factory(engine)
-        with sessions() as session:
-            seed(db_session=session, now=utcnow())
-        app = create_app()
-
-        def db():
-            with sessions() as session:
-                yield session
-
-        app.dependency_overrides[get_db] = db
-        app.dependency_overrides[get_settings] = lambda: Settings(
-            database_url=url, service_token="bench"
+    decision = timed(one_decision, 20 if quick else 200)
+    layout = timed(one_layout, 200 if quick else 2000)
+    return [
+        Figure(
+            "quote",
+            "engine decide()",
+            decision * 1e6,
+            "µs",
+            baseline=layout * 1e6,
+            baseline_name="one 12-installment plan layout",
         )
-        with TestClient(app, headers={"Authorization": "Bearer bench"}) as client:
-            contact = "/api/v1/contacts/webchat/bench"
-            client.post(
-                f"{contact}/verification",
-                json={"document_suffix": "8909", "birth_date": "1988-03-14"},
-            )
-            quote = timed(
-                lambda: client.post(f"{contact}/debts/D-BR-0001/quotes", json={"installments": 24}),
-                20,
-            )
-            health = timed(lambda: client.get("/health"), 100)
+    ]
+
+
+def _latencies(function, repeat: int) -> list[float]:
+    values = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        values.append(time.perf_counter() - start)
+    return values
+
+
+def measure_quote(backend: ApiBackend, *, requests: int) -> list[Figure]:
+    """Quote p50/p99 over HTTP next to the same quote in-process on the same database."""
+    with backend.client() as client:
+        session_id = client.post("/chat/api/sessions").json()["session_id"]
+        contact = f"/api/v1/contacts/webchat/{session_id}"
+        headers = contact_headers("webchat", session_id)
+        verified = client.post(
+            f"{contact}/verification",
+            json={
+                "document_suffix": "".join(c for c in PERSONA.document if c.isalnum())[-4:],
+                "birth_date": PERSONA.birth_date.isoformat(),
+            },
+            headers=headers,
+        )
+        verified.raise_for_status()
+
+        def over_http() -> None:
+            response = client.post(f"{contact}/debts/{DEBT}/quotes", json=ASK, headers=headers)
+            response.raise_for_status()
+
+        for _ in range(5):
+            over_http()
+        http = _latencies(over_http, requests)
+
+    engine = create_engine(backend.database_url)
+    try:
+        with Session(engine) as db_session:
+            debt = db_session.scalars(select(Debt).where(Debt.reference == DEBT)).one()
+            ask = PlanAsk(**ASK)
+
+            def in_process() -> None:
+                plans.quote(db_session=db_session, debt=debt, ask=ask, now=utcnow())
+
+            for _ in range(5):
+                in_process()
+            local = _latencies(in_process, requests)
+    finally:
         engine.dispose()
-    print(f"POST quote (SQLite):       {quote * 1e3:9.2f} ms")
-    print(f"baseline GET /health:      {health * 1e3:9.2f} ms")
-    print(f"ratio quote / health:      {quote / health:9.1f}x")
+    baseline = "same quote in-process (plans.quote, no HTTP)"
+    return [
+        Figure("quote", f"plan quote p{q} over HTTP", percentile(http, q / 100) * 1e3, "ms",
+               baseline=percentile(local, q / 100) * 1e3, baseline_name=f"{baseline} p{q}")
+        for q in (50, 99)
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    bench_engine()
-    bench_quote_endpoint()
+    from bench.report import text_table
+
+    print(text_table(measure_engine()))
