@@ -23,7 +23,7 @@ from rasa_sdk import utils
 from rasa_sdk.constants import DEFAULT_SERVER_PORT
 from sanic import Sanic
 
-from actions import observability
+from actions import backend_client, observability
 from actions.config import InsecureSettings, get_action_settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ def create_app(action_package: str = "actions") -> Sanic:
 
     app = create_sdk_app(action_package, cors_origins=None)
     observability.install(app)
+
+    async def close_backend_connections(_app: Sanic, _loop) -> None:
+        await backend_client.close_shared_session()
+
+    app.register_listener(close_backend_connections, "after_server_stop")
     return app
 
 
