@@ -27,6 +27,9 @@ from backend.debts.models import Debt
 from backend.enums import Channel
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# The largest id an Integer primary key holds (PostgreSQL's 4-byte integer). A larger number in
+# a path or a query names nothing, and SQLite cannot even bind it (a 500 instead of a 4xx).
+MAX_ROW_ID = 2**31 - 1
 _bearer = HTTPBearer(auto_error=False)
 
 

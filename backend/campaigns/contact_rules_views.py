@@ -29,6 +29,9 @@ CountryPath = Annotated[
     ),
 ]
 Weekday = Annotated[int, Field(ge=0, le=6)]
+# Caps above these limit nothing (and a number past the database's integer is a 500, not a rule).
+MAX_PER_DAY = 100
+MAX_PER_7_DAYS = 7 * MAX_PER_DAY
 
 
 # A country's rule as staff write it.
@@ -41,8 +44,12 @@ class ContactRuleWrite(BaseModel):
         default_factory=list, description="days with no contact, 0 = Monday … 6 = Sunday"
     )
     skip_public_holidays: bool = True
-    max_per_day: int = Field(ge=1, description="messages per debtor per local day, all channels")
-    max_per_7_days: int = Field(ge=1, description="messages per debtor in any 7 days")
+    max_per_day: int = Field(
+        ge=1, le=MAX_PER_DAY, description="messages per debtor per local day, all channels"
+    )
+    max_per_7_days: int = Field(
+        ge=1, le=MAX_PER_7_DAYS, description="messages per debtor in any 7 days"
+    )
 
     @field_validator("window_start", "window_end")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -12,12 +12,15 @@ from backend.campaigns import cadence
 from backend.campaigns import preview as previews
 from backend.campaigns.models import CadencePolicy
 from backend.db import SessionDep
-from backend.deps import Now
+from backend.deps import MAX_ROW_ID, Now
 from backend.exceptions import InvalidRequest
 
 router = APIRouter(tags=["campaigns"])
 
-CreditorPath = Annotated[int, Path(ge=1)]
+# How far from now a preview may look: the planner counts days around `at`, and the calendar
+# ends at years 1 and 9999.
+PREVIEW_REACH = timedelta(days=100 * 365)
+CreditorPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 SegmentPath = Annotated[str, Path(min_length=1, max_length=32)]
 
 
@@ -140,5 +143,7 @@ def preview_campaign(
     """
     if at is not None and at.tzinfo is None:
         raise InvalidRequest("give `at` with a time zone offset", reason_code="naive_datetime")
+    if at is not None and abs(at - now) > PREVIEW_REACH:
+        raise InvalidRequest("choose `at` within 100 years of now", reason_code="at_out_of_range")
     result = previews.dry_run(db_session=db_session, now=at or now)
     return previews.preview_read(result)

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Form, Path, Request, status
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ from backend.contacts.models import ChannelContact
 from backend.db import SessionDep
 from backend.debtors.models import Debtor
 from backend.debts.models import Debt
-from backend.deps import Now
+from backend.deps import MAX_ROW_ID, Now
 from backend.disputes.models import Dispute
 from backend.exceptions import DomainError, InvalidRequest, NotFound
 from backend.gateway.language import conversation_language
@@ -46,6 +46,7 @@ templates.env.filters.setdefault("money", money)
 SEARCH_LIMIT = 50
 Text = Annotated[str, Form()]
 OptionalText = Annotated[str, Form()]
+ContactIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def _contact(db_session: Session, contact_id: int) -> ChannelContact:
 
 @router.get("/conversations/{contact_id}", include_in_schema=False)
 def conversation(
-    contact_id: int,
+    contact_id: ContactIdPath,
     request: Request,
     db_session: SessionDep,
     staff: StaffDep,
@@ -156,7 +157,7 @@ def _refused(request, db_session: Session, contact_id: int, now, exc: DomainErro
 
 @router.post("/conversations/{contact_id}/take-over", include_in_schema=False)
 def take_over(
-    contact_id: int, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
+    contact_id: ContactIdPath, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
 ) -> Response:
     try:
         contact = _contact(db_session, contact_id)
@@ -168,7 +169,7 @@ def take_over(
 
 @router.post("/conversations/{contact_id}/hand-back", include_in_schema=False)
 def hand_back(
-    contact_id: int, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
+    contact_id: ContactIdPath, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
 ) -> Response:
     try:
         contact = _contact(db_session, contact_id)
@@ -180,7 +181,7 @@ def hand_back(
 
 @router.post("/conversations/{contact_id}/close", include_in_schema=False)
 def close(
-    contact_id: int, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
+    contact_id: ContactIdPath, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
 ) -> Response:
     try:
         contact = _contact(db_session, contact_id)
@@ -195,7 +196,7 @@ def close(
 
 @router.post("/conversations/{contact_id}/reply", include_in_schema=False)
 async def reply(
-    contact_id: int,
+    contact_id: ContactIdPath,
     request: Request,
     db_session: SessionDep,
     staff: StaffDep,
@@ -268,7 +269,7 @@ def _ask(kind: str, installments: str, lump_sum: str, down_payment: str, start: 
 
 @router.post("/conversations/{contact_id}/plans", include_in_schema=False)
 def create_plan(
-    contact_id: int,
+    contact_id: ContactIdPath,
     request: Request,
     db_session: SessionDep,
     staff: StaffDep,
@@ -303,7 +304,7 @@ def create_plan(
 
 @router.post("/conversations/{contact_id}/promises", include_in_schema=False)
 def record_promise(
-    contact_id: int,
+    contact_id: ContactIdPath,
     request: Request,
     db_session: SessionDep,
     staff: StaffDep,
@@ -346,7 +347,7 @@ def _of_contact(db_session: Session, contact: ChannelContact, model, row_id: int
 
 @router.post("/conversations/{contact_id}/disputes/{dispute_id}/resolve", include_in_schema=False)
 async def resolve_dispute(
-    contact_id: int,
+    contact_id: ContactIdPath,
     dispute_id: int,
     request: Request,
     db_session: SessionDep,
@@ -377,7 +378,7 @@ async def resolve_dispute(
 
 @router.post("/conversations/{contact_id}/claims/{claim_id}/confirm", include_in_schema=False)
 def confirm_claim(
-    contact_id: int,
+    contact_id: ContactIdPath,
     claim_id: int,
     request: Request,
     db_session: SessionDep,
@@ -403,7 +404,7 @@ def confirm_claim(
 
 @router.post("/conversations/{contact_id}/claims/{claim_id}/reject", include_in_schema=False)
 def reject_claim(
-    contact_id: int,
+    contact_id: ContactIdPath,
     claim_id: int,
     request: Request,
     db_session: SessionDep,
@@ -427,7 +428,7 @@ def reject_claim(
 
 @router.post("/conversations/{contact_id}/unlock", include_in_schema=False)
 def lift_verification_lock(
-    contact_id: int,
+    contact_id: ContactIdPath,
     request: Request,
     db_session: SessionDep,
     supervisor: SupervisorDep,

@@ -30,7 +30,7 @@ from backend.console.conversation_data import transcript
 from backend.console.templating import render, templates
 from backend.contacts.models import ChannelContact
 from backend.db import SessionDep, session_factory
-from backend.deps import Now, get_now
+from backend.deps import MAX_ROW_ID, Now, get_now
 from backend.exceptions import DomainError, NotFound
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff
@@ -129,8 +129,8 @@ async def events(
     request: Request,
     db_session: SessionDep,
     staff: StaffDep,
-    contact_id: Annotated[int | None, Query()] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    contact_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     queue: Annotated[bool, Query()] = True,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
@@ -139,7 +139,7 @@ async def events(
     sessions = session_factory(db_session.get_bind())
     clock = request.app.dependency_overrides.get(get_now, get_now)
     if last_event_id and last_event_id.isdigit():
-        after = max(after, int(last_event_id))
+        after = max(after, min(int(last_event_id), MAX_ROW_ID))
     queue_row = templates.env.get_template("_queue_rows.html")
     entry_rows = templates.env.get_template("_transcript.html")
     render_context = {"request": request, "staff": staff, "csrf_token": _csrf(request)}

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from backend.console.templating import PAGE_HEADERS, render
 from backend.creditors.models import Creditor
 from backend.db import SessionDep
-from backend.deps import Now
+from backend.deps import MAX_ROW_ID, Now
 from backend.kpis import page, queries
 from backend.kpis.report import MAX_DAYS, Period, build_report
 from backend.staff.deps import StaffDep
@@ -32,16 +32,24 @@ CreditorQuery = Annotated[str | None, Query(description="one creditor's id; empt
 
 def creditor_id(creditor: str | None) -> int | None:
     """The form's creditor: an id, or empty for every creditor."""
-    return int(creditor) if creditor and creditor.isdigit() else None
+    if not creditor or not creditor.isdigit():
+        return None
+    if int(creditor) > MAX_ROW_ID:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail={"reason_code": "invalid_creditor", "message": "no creditor has this id"},
+        )
+    return int(creditor)
 
 
 def choose_period(since: date | None, until: date | None, today: date) -> Period:
     """The days asked for, or the last 30 days up to today; 400 for a period that is none."""
-    last = until or today
-    first = since or last - timedelta(days=DEFAULT_DAYS - 1)
     try:
+        last = until or today
+        first = since or last - timedelta(days=DEFAULT_DAYS - 1)
         return Period(first, last + timedelta(days=1))
-    except ValueError as exc:
+    # OverflowError: a day next to the calendar's ends (year 1 or 9999) has no neighbour.
+    except (ValueError, OverflowError) as exc:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail={

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from backend.db import SessionDep
 from backend.debtors import service as debtors
 from backend.debtors.schemas import DebtorSummary
-from backend.deps import ContactDep, Now, SettingsDep
+from backend.deps import MAX_ROW_ID, ContactDep, Now, SettingsDep
 from backend.outbound.email import OutgoingEmail, send_in_background
 from backend.verification import service as verification
 from backend.verification.models import (
@@ -23,7 +23,7 @@ from backend.verification.models import (
 
 router = APIRouter(tags=["verification"])
 CONTACT = "/contacts/{channel}/{external_id}"
-DebtorIdPath = Annotated[int, Path(ge=1)]
+DebtorIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def email_sender(settings: SettingsDep) -> verification.Deliver:

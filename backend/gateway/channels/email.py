@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.db import SessionDep
 from backend.debtors.models import Debtor
-from backend.deps import Now, SettingsDep
+from backend.deps import MAX_ROW_ID, Now, SettingsDep
 from backend.enums import Actor
 from backend.gateway import link_tokens
 from backend.gateway.channels.base import (
@@ -171,7 +171,8 @@ def _unsubscribe(
     except link_tokens.LinkTokenRefused:
         log.info("unsubscribe link refused: forged")
         return None
-    debtor = db_session.get(Debtor, debtor_id)
+    # A signed id past any row (the token holds 64 unsigned bits) names nobody.
+    debtor = db_session.get(Debtor, debtor_id) if debtor_id <= MAX_ROW_ID else None
     if debtor is None:
         return None
     if debtor.email_opted_out_at is None:

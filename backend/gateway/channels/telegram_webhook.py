@@ -58,6 +58,9 @@ async def telegram_webhook(
     try:
         body = await request.json()
         update = Update.de_json(body, application.bot)
+        # The bot keys its deduplication on it; Telegram's are integers.
+        if type(update.update_id) is not int:
+            raise TypeError("update_id is not an integer")
     except Exception as exc:  # whatever is unreadable is answered, or Telegram retries it
         log.warning("telegram webhook body unreadable: %s", type(exc).__name__)
         return Response(status_code=status.HTTP_200_OK)

@@ -35,7 +35,7 @@ from backend.contacts import service as contacts
 from backend.contacts.models import ChannelContact
 from backend.db import SessionDep, make_engine, session_factory
 from backend.debtors.models import Debtor
-from backend.deps import Now, SettingsDep
+from backend.deps import MAX_ROW_ID, Now, SettingsDep
 from backend.enums import Actor, Channel, Language
 from backend.exceptions import InvalidRequest, RateLimited
 from backend.gateway import inbound as gateway
@@ -251,7 +251,7 @@ def new_messages(
     db_session: SessionDep,
     settings: SettingsDep,
     session_id: Annotated[str, Header(alias=SESSION_HEADER, max_length=128)],
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> PushedMessages:
     """Messages the assistant started in this conversation since `after` (the page polls)."""
     response.headers.update(NO_STORE)
