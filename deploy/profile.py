@@ -399,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         tracker_store_url=os.environ.get("ACORDO_TRACKER_STORE_URL") or None,
         redis_url=os.environ.get("ACORDO_REDIS_URL") or None,
     )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C, and SIGTERM from a process manager, stop everything the same way (SIGINT too,
+    # explicitly: a shell starting this in the background would have it ignored).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     print(f"production: starting in {config.folder} (logs in {config.folder / 'logs'})")
     try:
         with ProductionStack(config) as stack:
@@ -412,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print("production: stopped")
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_addresses(stack: ProductionStack) -> None:
