@@ -244,10 +244,7 @@ def test_conversations_on_each_rasa_instance_reach_a_verified_balance(stack, tra
         assert answered_by == instance
         assert "Aurora Crédito Financeiro S.A." in verified
         assert balance() in plain(verified)
-        users = [
-            e["text"] for e in tracker_events(tracker_db, chat.sender_id) if e["event"] == "user"
-        ]
-        assert users == ["quanto eu devo?", suffix(), birth_date()]
+        assert user_texts(tracker_db, chat) == ["quanto eu devo?", suffix(), birth_date()]
     assert lock_keys, "no Rasa instance took its conversation lock in Redis"
     watch.close()
 
