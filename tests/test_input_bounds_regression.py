@@ -78,7 +78,10 @@ def test_a_campaign_preview_at_the_calendars_ends_is_refused(client, at):
 @pytest.fixture
 def staff_console(app, db_session, clock):
     with TestClient(app) as console:
-        sign_in(console, db_session, staff_member(db_session), clock.now())
+        # The console's pages send the session's CSRF token in this header.
+        console.headers["X-CSRF-Token"] = sign_in(
+            console, db_session, staff_member(db_session), clock.now()
+        )
         yield console
 
 
@@ -105,3 +108,10 @@ def test_a_console_conversation_id_beyond_any_row_is_an_invalid_request(staff_co
 
     assert response.status_code == 422
     assert invalid_field(response, "contact_id")
+
+
+def test_taking_a_queue_item_beyond_any_row_is_an_invalid_request(staff_console):
+    response = staff_console.post(f"/console/queue/{HUGE}/take")
+
+    assert response.status_code == 422
+    assert invalid_field(response, "handoff_id")

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -75,7 +75,11 @@ def queue_page(
 
 @router.post("/queue/{handoff_id}/take", include_in_schema=False)
 def take(
-    handoff_id: int, request: Request, db_session: SessionDep, staff: StaffDep, now: Now
+    handoff_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    request: Request,
+    db_session: SessionDep,
+    staff: StaffDep,
+    now: Now,
 ) -> Response:
     """Take the item: the conversation opens, assigned to whoever took it."""
     handoff = db_session.get(Handoff, handoff_id)
