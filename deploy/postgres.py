@@ -58,12 +58,16 @@ def find_bindir() -> Path:
     if initdb := shutil.which("initdb"):
         candidates.append(str(Path(os.path.realpath(initdb)).parent))
     for candidate in candidates:
-        if candidate and all(os.access(Path(candidate, b), os.X_OK) for b in ("initdb", "pg_ctl")):
+        if candidate and has_server_binaries(candidate):
             return Path(candidate)
     raise PostgresUnavailable(
         "PostgreSQL server binaries (initdb, pg_ctl) not found; install them (Debian/Ubuntu: "
         "apt-get install postgresql) or set ACORDO_PG_BINDIR"
     )
+
+
+def has_server_binaries(bindir: str | Path) -> bool:
+    return all(os.access(Path(bindir, name), os.X_OK) for name in ("initdb", "pg_ctl"))
 
 
 def _version_key(text: str) -> tuple[int, ...]:
@@ -79,7 +83,7 @@ class LocalPostgres:
         self.folder, self.port, self.password = folder, port, password
         self.max_connections = max_connections
         self.bindir = find_bindir()
-        self._account = _server_account() if os.geteuid() == 0 else None
+        self._account = server_account() if os.geteuid() == 0 else None
 
     @property
     def data_dir(self) -> Path:
@@ -220,7 +224,7 @@ class LocalPostgres:
             return "(no server log)"
 
 
-def _server_account() -> pwd.struct_passwd:
+def server_account() -> pwd.struct_passwd:
     """The account the server runs as under root, created when missing."""
     try:
         return pwd.getpwnam(SUPERUSER)

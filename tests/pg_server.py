@@ -10,14 +10,13 @@ Binaries are looked up in `$ACORDO_PG_BINDIR`, then `pg_config --bindir`, then t
 `/usr/lib/postgresql/*/bin` (Debian), then next to `initdb` on PATH. When none is found or the
 server does not start, `PostgresUnavailable` says why.
 
-Self-check: `python tests/pg_server.py`.
+Self-check: `python -m tests.pg_server`.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import glob
 import os
 import pwd
 import re
@@ -29,57 +28,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from deploy.postgres import (
+    PostgresUnavailable,
+    find_bindir,
+    has_server_binaries,
+    server_account,
+)
+
 SERVER_USER = "postgres"
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections
 COMMAND_TIMEOUT = 120  # seconds any one subprocess may take
 LOG_TAIL_LINES = 25
 _DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-class PostgresUnavailable(RuntimeError):
-    """A throwaway PostgreSQL server cannot be provided here; the message says why."""
-
-
-def _has_server_binaries(bindir: str | Path) -> bool:
-    return all(os.access(Path(bindir, name), os.X_OK) for name in ("initdb", "pg_ctl"))
-
-
-def find_bindir() -> Path:
-    """Return the directory holding initdb and pg_ctl, or raise PostgresUnavailable."""
-    candidates: list[str] = []
-    if os.environ.get("ACORDO_PG_BINDIR"):
-        candidates.append(os.environ["ACORDO_PG_BINDIR"])
-    if shutil.which("pg_config"):
-        try:
-            result = subprocess.run(
-                ["pg_config", "--bindir"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                stdin=subprocess.DEVNULL,
-            )
-            if result.returncode == 0:
-                candidates.append(result.stdout.strip())
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    # Newest major version first; pg_config may belong to a libpq without a server.
-    debian = glob.glob("/usr/lib/postgresql/*/bin")
-    candidates += sorted(debian, key=lambda p: _version_key(Path(p).parent.name), reverse=True)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(str(Path(os.path.realpath(initdb)).parent))
-    for candidate in candidates:
-        if candidate and _has_server_binaries(candidate):
-            return Path(candidate)
-    raise PostgresUnavailable(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found in "
-        f"{candidates or 'pg_config --bindir, /usr/lib/postgresql/*/bin or PATH'}; "
-        "install them (Debian/Ubuntu: apt-get install postgresql) or set ACORDO_PG_BINDIR"
-    )
-
-
-def _version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text))
 
 
 def _free_port() -> int:
@@ -114,10 +74,10 @@ class ThrowawayPostgres:
             return self
         if self.bindir is None:
             self.bindir = find_bindir()
-        elif not _has_server_binaries(self.bindir):
+        elif not has_server_binaries(self.bindir):
             raise PostgresUnavailable(f"no initdb/pg_ctl in {self.bindir}")
         if os.geteuid() == 0:
-            self._run_as = _server_account()
+            self._run_as = server_account()
         self.tmpdir = Path(tempfile.mkdtemp(prefix="acordo-pg-"))
         atexit.register(self.stop)
         try:
@@ -293,29 +253,6 @@ class ThrowawayPostgres:
             os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError, IndexError):
             pass
-
-
-def _server_account() -> pwd.struct_passwd:
-    """The account the server runs as under root, created when missing."""
-    try:
-        return pwd.getpwnam(SERVER_USER)
-    except KeyError:
-        pass
-    try:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", SERVER_USER],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        return pwd.getpwnam(SERVER_USER)
-    except (OSError, subprocess.SubprocessError, KeyError) as exc:
-        raise PostgresUnavailable(
-            f"running as root and could not create the {SERVER_USER!r} user the server "
-            f"must run as: {exc}"
-        ) from exc
 
 
 def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
