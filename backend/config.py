@@ -187,6 +187,12 @@ class Settings(BaseSettings):
         4, ge=3, le=6, description="Trailing document characters a debtor types to verify"
     )
     database_timeout_seconds: float = Field(10.0, gt=0)
+    # Connections each process keeps open, and how many more it may open at busy times. A
+    # sync route or gateway step holds one only while it runs (never while a turn waits on
+    # Rasa); 40 is the size of the thread pool that runs them. On PostgreSQL, processes ×
+    # (pool + overflow) must stay below the server's max_connections.
+    database_pool_size: int = Field(10, ge=1, le=1000)
+    database_max_overflow: int = Field(30, ge=0, le=1000)
     rasa_url: str = Field("http://127.0.0.1:5005", description="Base URL of the Rasa server")
     tracker_store_url: str = Field(
         "",

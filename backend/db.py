@@ -51,13 +51,21 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def make_engine(url: str, *, timeout_seconds: float = 10.0) -> Engine:
+def make_engine(
+    url: str, *, timeout_seconds: float = 10.0, pool_size: int = 10, max_overflow: int = 30
+) -> Engine:
     """An engine with a lock/connect timeout; on SQLite foreign keys enforced and WAL mode.
 
     On SQLite the timeout is also how long a writer waits for another one (busy timeout).
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": timeout_seconds})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": timeout_seconds},
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=timeout_seconds,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -74,6 +82,9 @@ def make_engine(url: str, *, timeout_seconds: float = 10.0) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=timeout_seconds,
         connect_args={
             "connect_timeout": int(timeout_seconds),
             "options": f"-c statement_timeout={int(timeout_seconds * 1000)}",
@@ -84,7 +95,12 @@ def make_engine(url: str, *, timeout_seconds: float = 10.0) -> Engine:
 @lru_cache
 def get_engine() -> Engine:
     settings = get_settings()
-    return make_engine(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
+    return make_engine(
+        settings.database_url,
+        timeout_seconds=settings.database_timeout_seconds,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 
@@ -43,6 +43,9 @@ class FakeRasa:
         self.received: list[dict] = []
         self.replies: list[dict] = []
         self.mode = "answer"  # or "error", "garbage", "slow"
+        # Called as each request arrives; what it returns is kept in `probed`.
+        self.probe: Callable[[], object] | None = None
+        self.probed: list[object] = []
         self.release = threading.Event()  # ends a slow answer early at teardown
         fake = self
 
@@ -52,6 +55,8 @@ class FakeRasa:
                 fake.received.append(
                     {"path": self.path, "body": json.loads(self.rfile.read(length))}
                 )
+                if fake.probe is not None:
+                    fake.probed.append(fake.probe())
                 if fake.mode == "slow":
                     fake.release.wait(timeout=5 * TIMEOUT_SECONDS)
                 status, body = {
@@ -728,3 +733,18 @@ def test_a_conversation_stays_on_its_rasa_instance_and_moves_when_it_is_down():
         assert [r["body"]["sender"] for r in second.received].count(moved) == 2
     finally:
         stop(second)
+
+
+def test_a_turn_waiting_on_rasa_holds_no_database_connection(chat, rasa, engine, db_session):
+    """While Rasa works, its actions call the API, which needs connections of the same pool."""
+    debtor, _ = factories.debtor_with_debt(db_session)
+    factories.contact(db_session, debtor, external_id=SESSION)
+    db_session.commit()
+    db_session.close()  # the test's own session gives its connection back too
+    rasa.answer({"text": "Olá"})
+    rasa.probe = engine.pool.checkedout
+
+    say(chat, "oi, quanto eu devo?")
+    say(chat, "e quando vence?")
+
+    assert rasa.probed == [0, 0]

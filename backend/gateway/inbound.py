@@ -292,6 +292,9 @@ def _receive_and_route(
         settings=settings,
         now=now,
     )
+    # Ends the read transaction, so the connection goes back to the pool before the turn
+    # waits on Rasa: the actions' API calls need connections of this same pool meanwhile.
+    db_session.commit()
     return received, to_staff
 
 
