@@ -56,7 +56,7 @@ def turn_figures(stack, bare) -> list[Figure]:
             Figure("turns", f"{label}: turns/s", result.turns_per_second, "turns/s",
                    baseline=base.turns_per_second if base else None, baseline_name=bare_name)
         )  # fmt: skip
-        note = "; ".join(result.error_samples[:2])
+        note = ", ".join(f"{kind} ×{n}" for kind, n in result.error_kinds.most_common())
         if result.not_started:
             note += f"; {result.not_started} turns cut by the deadline"
         figures.append(
@@ -95,9 +95,9 @@ def goals(figures: list[Figure]) -> list[Goal]:
     errors = [f for f in figures if f.section == "turns" and f.name.endswith(": errors")]
     total = Figure("turns", "stack errors, all levels", sum(f.value or 0 for f in errors), "")
     return [
-        Goal("1 conversation: p50 vs bare Rasa", find("1 conv ", ": p50"), "<=", 1.5),
-        Goal("20 conversations: turns/s vs bare Rasa", find("20 conv ", ": turns/s"), ">=", 0.8),
-        Goal("20 conversations: p99 vs bare Rasa", find("20 conv ", ": p99"), "<=", 2.0),
+        Goal("1 conversation: p50 vs bare Rasa", find("1 conv,", ": p50"), "<=", 1.5),
+        Goal("20 conversations: turns/s vs bare Rasa", find("20 conv,", ": turns/s"), ">=", 0.8),
+        Goal("20 conversations: p99 vs bare Rasa", find("20 conv,", ": p99"), "<=", 2.0),
         Goal("errors through the stack", total if errors else None, "==", 0, on="value"),
     ]
 
@@ -129,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sections", nargs="*", metavar="section",
                         help=f"any of {', '.join(SECTIONS)} (default: all)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--last", action="store_true", help="print and write the tables of the last run again"
+    )
     args = parser.parse_args(argv)
+    if args.last:
+        publish(json.loads((OUT / "latest.json").read_text()))
+        return 0
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -242,44 +248,49 @@ def main(argv: list[str] | None = None) -> int:
 
         run.section("selection", selection)
 
-    checked = goals(run.figures) if "turns" in chosen else []
     elapsed = time.monotonic() - started
     run.notes.append(
         f"full run {elapsed / 60:.1f} min; {'quick smoke run, ' if quick else ''}"
         "load from other work on the machine makes every figure noisy"
     )
-    table = text_table(run.figures)
+    result = {
+        "machine": described,
+        "sections": chosen,
+        "quick": quick,
+        "seconds": elapsed,
+        "figures": [f.as_dict() for f in run.figures],
+        "notes": run.notes,
+        "details": run.details,
+    }
+    publish(result)
+    return 0
+
+
+def publish(result: dict) -> None:
+    """Print the table and goals of a run and write latest.json and latest.md."""
+    known = set(Figure.__dataclass_fields__)
+    figures = [Figure(**{k: v for k, v in f.items() if k in known}) for f in result["figures"]]
+    checked = goals(figures) if "turns" in result["sections"] else []
+    result["goals"] = [g.as_dict() for g in checked]
+    notes = list(result["notes"])
+    notes += [
+        f"{f.section} — {f.name}: {f.note}" for f in figures if f.note and f.value is not None
+    ]
     print()
-    print(table)
+    print(text_table(figures))
     if checked:
         print()
         for goal in checked:
             print(goal.describe())
-    for note in run.notes:
+    for note in notes:
         print(f"- {note}")
-    if "selection" in run.details:
-        print("\nselection plan (largest window, first page):\n" + run.details["selection"]["plan"])
+    if "selection" in result["details"]:
+        plan = result["details"]["selection"]["plan"]
+        print("\nselection plan (largest window, first page):\n" + plan)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "latest.json").write_text(
-        json.dumps(
-            {
-                "machine": described,
-                "sections": chosen,
-                "quick": quick,
-                "seconds": elapsed,
-                "figures": [f.as_dict() for f in run.figures],
-                "goals": [g.as_dict() for g in checked],
-                "notes": run.notes,
-                "details": run.details,
-            },
-            indent=2,
-            ensure_ascii=False,
-            default=str,
-        )
-    )
-    (OUT / "latest.md").write_text(markdown(run.figures, checked, described, run.notes))
+    (OUT / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    (OUT / "latest.md").write_text(markdown(figures, checked, result["machine"], notes))
     progress(f"wrote {OUT / 'latest.json'} and {OUT / 'latest.md'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -54,6 +54,14 @@ def _unfinished(engine) -> int:
         )
 
 
+def _by_status(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    return {status.value: count for status, count in rows}
+
+
 def measure(folder: Path, *, messages: int, senders: int, progress=print) -> list[Figure]:
     url = f"sqlite:///{folder / 'fanout.sqlite3'}"
     upgrade_to_head(url)
@@ -64,6 +72,7 @@ def measure(folder: Path, *, messages: int, senders: int, progress=print) -> lis
     progress(f"fanout: {queued} Telegram reminders due, {senders} senders")
     bot_api, graph = TimedBotApi(LIMIT_PER_SECOND), RecordingGraph()
     processes: list[subprocess.Popen] = []
+    statuses: dict[str, int] = {}
     try:
         with serving(bot_api, graph):
             env = {**os.environ, **sender_environment(url, bot_api, graph)}
@@ -92,6 +101,7 @@ def measure(folder: Path, *, messages: int, senders: int, progress=print) -> lis
                     raise RuntimeError(f"a sender exited early; see {folder}/sender-*.log")
                 time.sleep(1.0)
                 left = _unfinished(engine)
+            statuses = _by_status(engine)
             for process in processes:
                 process.send_signal(signal.SIGTERM)
             for process in processes:
@@ -108,13 +118,15 @@ def measure(folder: Path, *, messages: int, senders: int, progress=print) -> lis
     span = times[-1] - times[0] if len(times) > 1 else 0.0
     rate = (accepted - 1) / span if span else None
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
-    note = "" if not left else f"{left} not sent by the deadline"
+    note = "outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    if left:
+        note += f"; {left} not sent by the deadline"
     limit = f"Telegram's limit ({LIMIT_PER_SECOND}/s)"
     return [
         Figure("fanout", f"reminders sent ({senders} senders)", rate, "msgs/s",
-               baseline=LIMIT_PER_SECOND, baseline_name=limit, note=note),
+               baseline=LIMIT_PER_SECOND, baseline_name=limit),
         Figure("fanout", "messages accepted", accepted, "", baseline=queued,
-               baseline_name="reminders due"),
+               baseline_name="reminders due", note=note),
         Figure("fanout", "429 answers received", bot_api.refused, "", baseline=accepted,
                baseline_name="messages accepted"),
         Figure("fanout", "duplicates (a chat sent the same reminder twice)", duplicates, "",

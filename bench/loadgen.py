@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)  # seconds, successful turns
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    error_kinds: Counter = field(default_factory=Counter)  # "turn 4: apology" → count
     not_started: int = 0  # turns the deadline stopped
     wall_seconds: float = 0.0
 
@@ -68,6 +70,7 @@ class LoadResult:
             "p50_ms": self.p(0.5) * 1e3,
             "p90_ms": self.p(0.9) * 1e3,
             "p99_ms": self.p(0.99) * 1e3,
+            "error_kinds": dict(self.error_kinds),
             "error_samples": self.error_samples[:5],
         }
 
@@ -82,6 +85,18 @@ def require_loopback(url: str) -> None:
         raise ValueError(f"the load generator only talks to 127.0.0.1, not {url}")
 
 
+def _count_error(result: LoadResult, where: str, exc: Exception) -> None:
+    result.errors += 1
+    result.error_samples.append(f"{where}: {type(exc).__name__}: {exc}"[:300])
+    if isinstance(exc, TurnFailed):
+        kind = str(exc).split(":", 1)[0]
+    elif isinstance(exc, httpx.HTTPStatusError):
+        kind = f"HTTP {exc.response.status_code}"
+    else:
+        kind = type(exc).__name__
+    result.error_kinds[f"{where}: {kind}"] += 1
+
+
 async def _converse(
     script: Script,
     client: httpx.AsyncClient,
@@ -92,8 +107,7 @@ async def _converse(
     try:
         await script.open(client)
     except FAILURES as exc:
-        result.errors += 1
-        result.error_samples.append(f"open: {type(exc).__name__}: {exc}"[:300])
+        _count_error(result, "open", exc)
         result.not_started += len(script.turns)
         return
     for index, turn in enumerate(script.turns):
@@ -104,8 +118,7 @@ async def _converse(
         try:
             await turn(client)
         except FAILURES as exc:
-            result.errors += 1
-            result.error_samples.append(f"turn {index + 1}: {type(exc).__name__}: {exc}"[:300])
+            _count_error(result, f"turn {index + 1}", exc)
         else:
             result.latencies.append(time.monotonic() - started)
         if on_turn is not None:

@@ -41,7 +41,8 @@ INSERT INTO debtors (creditor_id, external_ref, full_name, document_kind, docume
     failed_verifications, created_at)
 SELECT CAST(:creditor AS integer), 'B-' || n, 'Bench Debtor', 'CPF', lpad(n::text, 11, '0'),
     date '1960-01-01' + (n % 15000), 'BR', (ARRAY['America/Sao_Paulo', 'Europe/Madrid'])[1 + n % 2],
-    'pt_BR', (ARRAY['low', 'medium', 'high'])[1 + (n / 2) % 3], (n * 7919) % 100000, 0, now()
+    'pt_BR', (ARRAY['low', 'medium', 'high'])[1 + (n / 2) % 3], (n::bigint * 7919) % 100000,
+    0, now()
 FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS n
 """
 DEBTS_SQL = """
@@ -74,11 +75,14 @@ class Selection:
 
 def _populate(engine: Engine, creditor_id: int, first: int, last: int) -> None:
     with engine.begin() as connection:
+        # Generating a million rows takes longer than the application's statement timeout.
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(
             text(DEBTORS_SQL), {"creditor": creditor_id, "first": first, "last": last}
         )
         connection.execute(text(DEBTS_SQL))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("SET statement_timeout = 0"))
         connection.execute(text("VACUUM ANALYZE debtors"))
         connection.execute(text("VACUUM ANALYZE debts"))
 

@@ -14,7 +14,10 @@ import math
 import pytest
 
 from bench import breakdown
+from bench.__main__ import goals, turn_figures
+from bench.loadgen import LoadResult
 from bench.report import Figure, Goal, markdown, percentile, text_table
+from bench.turns import ServerRun
 
 
 def test_percentiles_are_nearest_rank():
@@ -137,8 +140,7 @@ def test_the_markdown_table_shows_each_figure_with_its_baseline_and_ratio():
     table = markdown(figures, [goal], {"CPU": "AMD EPYC", "cores": "2"}, ["noisy"])
     assert "| CPU | AMD EPYC |" in table
     assert (
-        "| turns | 1 conv, 21 turns: p50 | 186 ms | bare Rasa, same load | 37 ms | 5.03× |"
-        in table
+        "| turns | 1 conv, 21 turns: p50 | 186 ms | bare Rasa, same load | 37 ms | 5.03× |" in table
     )
     assert (
         "| fanout | reminders sent | 29.1 msgs/s | Telegram's limit (30/s) | 30 msgs/s | 0.97× |"
@@ -147,3 +149,19 @@ def test_the_markdown_table_shows_each_figure_with_its_baseline_and_ratio():
     assert "| 1 conversation: p50 vs bare Rasa (<= 1.50×) | 5.03× | ✗ |" in table
     assert "missing (no store)" in table
     assert "- noisy" in table
+
+
+def _load(latencies_ms: list[float], seconds: float, errors: int = 0) -> LoadResult:
+    result = LoadResult(conversations=1, errors=errors, wall_seconds=seconds)
+    result.latencies = [ms / 1e3 for ms in latencies_ms]
+    return result
+
+
+def test_the_issue_goals_are_judged_on_the_figures_the_turns_section_prints():
+    bare = ServerRun(levels={1: _load([40.0] * 7, 0.28), 20: _load([1000.0] * 140, 7.0)})
+    stack = ServerRun(levels={1: _load([58.0] * 7, 0.41), 20: _load([1500.0] * 139, 8.0, errors=1)})
+    checked = {goal.name: goal for goal in goals(turn_figures(stack, bare))}
+    assert checked["1 conversation: p50 vs bare Rasa"].met is True  # 58 / 40 = 1.45
+    assert checked["20 conversations: turns/s vs bare Rasa"].met is True  # 17.4 / 20 = 0.87
+    assert checked["20 conversations: p99 vs bare Rasa"].met is True  # 1.5
+    assert checked["errors through the stack"].met is False  # one error is one too many
