@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.stack import RASA_PYTHON, REPO, Service, free_port
+from deploy.processes import Service, ServiceFailed, free_port
+from tests.stack import RASA_PYTHON, REPO
 
 CACHE = REPO / "var" / "bench" / "bare-rasa"
 RASA = RASA_PYTHON.parent / "rasa"
@@ -102,20 +101,6 @@ class BareRasa:
         return f"{self.url}/webhooks/rest/webhook"
 
 
-def _wait_healthy(service: Service, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise BareRasaUnavailable(f"bare Rasa exited; see {service.log_path}")
-        try:
-            if httpx.get(service.health_url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise BareRasaUnavailable(f"bare Rasa not up after {timeout:.0f} s; see {service.log_path}")
-
-
 @contextmanager
 def serving(project: Path, log_dir: Path) -> Iterator[BareRasa]:
     """`rasa run --enable-api` on the moodbot's newest model, stopped afterwards."""
@@ -136,13 +121,16 @@ def serving(project: Path, log_dir: Path) -> Iterator[BareRasa]:
             "--interface",
             "127.0.0.1",
         ],
-        {"SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
-        f"{url}/",
-        log_dir / "bare-rasa.log",
+        env={"SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+        log_path=log_dir / "bare-rasa.log",
         cwd=project,
-    )
+        health_url=f"{url}/",
+    ).start()
     try:
-        _wait_healthy(service, START_TIMEOUT)
+        try:
+            service.wait_healthy(START_TIMEOUT)
+        except ServiceFailed as exc:
+            raise BareRasaUnavailable(str(exc)) from exc
         yield BareRasa(url, service, time.monotonic() - spawned)
     finally:
         service.stop()

@@ -7,22 +7,19 @@ its own command line, polled on its health route with a deadline, and stopped at
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from backend.migrate import upgrade_to_head
 from backend.seed import seed
+from deploy.processes import Service, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 VENVS = Path(os.environ.get("ACORDO_VENVS", REPO / ".venvs"))
@@ -32,67 +29,6 @@ RASA_PYTHON = VENVS / "rasa" / "bin" / "python"
 SERVICE_TOKEN = "stack-service-token"
 # The gateway's key for signing each turn's contact; tests that play the gateway sign with it.
 CONTACT_SIGNING_SECRET = "stack-contact-signing-secret"
-
-
-class ServiceFailed(RuntimeError):
-    """A service did not become healthy in time; the message holds its log tail."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Service:
-    def __init__(
-        self,
-        name: str,
-        command: list[str],
-        env: dict[str, str],
-        health_url: str,
-        log_path: Path,
-        *,
-        cwd: Path = REPO,
-    ) -> None:
-        self.name, self.health_url, self.log_path = name, health_url, log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def wait_healthy(self, timeout: float) -> Service:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServiceFailed(f"{self.name} exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.health_url, timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise ServiceFailed(f"{self.name} not healthy after {timeout}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self._log.close()
 
 
 def start_backend(
@@ -114,7 +50,7 @@ def start_backend(
         metrics_dir = log_dir / "backend-metrics"
         metrics_dir.mkdir(exist_ok=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    service = Service(
+    service = _service(
         "backend",
         [
             sys.executable,
@@ -151,7 +87,7 @@ def start_action_server(
         "PYTHONPATH": str(REPO),
         **extra_env,
     }
-    service = Service(
+    service = _service(
         name,
         [str(RASA_PYTHON), "-m", "actions.server", "--port", str(port)],
         env,
@@ -173,7 +109,7 @@ def start_rasa(
         "ACORDO_TRACKER_STORE_URL": f"sqlite:///{log_dir / 'rasa-trackers.sqlite3'}",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     }
-    service = Service(
+    service = _service(
         "rasa",
         [
             str(RASA_PYTHON),
@@ -197,6 +133,20 @@ def start_rasa(
         cwd=REPO / "bot",
     )
     return service.wait_healthy(300), url
+
+
+def _service(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    health_url: str,
+    log_path: Path,
+    *,
+    cwd: Path = REPO,
+) -> Service:
+    return Service(
+        name, command, env=env, log_path=log_path, cwd=cwd, health_url=health_url
+    ).start()
 
 
 @dataclass
