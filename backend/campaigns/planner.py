@@ -274,11 +274,15 @@ def _batches(db_session: Session, query: Select, batch_size: int) -> Iterator[li
         page = query
         if last is not None:
             priority, debt_id = last
+            # The first condition is implied by the second; it is there so that the index on
+            # the priority starts each page where the last one ended, instead of walking again
+            # past every row already read (the pages cost O(n²) over a million debts without).
             page = page.where(
+                Debtor.recovery_priority_minor <= priority,
                 or_(
                     Debtor.recovery_priority_minor < priority,
                     and_(Debtor.recovery_priority_minor == priority, Debt.id > debt_id),
-                )
+                ),
             )
         page = page.order_by(Debtor.recovery_priority_minor.desc(), Debt.id).limit(batch_size)
         rows = [_Candidate(*row) for row in db_session.execute(page)]
