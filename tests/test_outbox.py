@@ -466,3 +466,22 @@ def test_one_run_goes_on_past_a_batch_that_was_all_suppressed(engine, db_session
     asyncio.run(sender.run(once=True))
     assert set(statuses(db_session).values()) == {OutboxStatus.SUPPRESSED}
     assert len(statuses(db_session)) == 5
+
+
+def test_rate_limit_answers_never_make_the_sender_give_up_a_channel(engine, db_session, settings):
+    """Several senders share one bot's limit: a 429 says "later", however often it comes."""
+    message_id = one_message(db_session)
+    telegram = ScriptedAdapter(
+        OutboundChannel.TELEGRAM,
+        *[TransientSendError("rate_limited", retry_after=1) for _ in range(4)],
+    )
+    whatsapp = ScriptedAdapter(OutboundChannel.WHATSAPP)
+    clock = Clock(NOW)
+    sender = make_sender(
+        engine, settings, OrderGate(), telegram, whatsapp, clock=clock, max_transient_attempts=2
+    )
+    for _ in range(5):
+        asyncio.run(sender.run(once=True))
+        clock.now += timedelta(minutes=1)  # past each retry-after
+    assert whatsapp.sent == [] and len(telegram.sent) == 1
+    assert statuses(db_session) == {message_id: OutboxStatus.SENT}

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.config import Settings, get_settings
@@ -47,6 +47,7 @@ from backend.db import make_engine, session_factory, utcnow
 from backend.debtors.models import Debtor
 from backend.gateway import outbox
 from backend.gateway.channels.base import (
+    RATE_LIMITED,
     ChannelAdapter,
     DeliveryUncertain,
     OutboundText,
@@ -454,6 +455,8 @@ def _failures_by_channel(db_session: Session, ids: list[int]) -> _History:
             DeliveryAttempt.outcome.in_(
                 [DeliveryOutcome.TRANSIENT_ERROR, DeliveryOutcome.PERMANENT_ERROR]
             ),
+            # A 429 only says "later": several senders sharing one bot's limit meet it often.
+            or_(DeliveryAttempt.reason.is_(None), DeliveryAttempt.reason != RATE_LIMITED),
         )
         .group_by(DeliveryAttempt.outbox_id, DeliveryAttempt.channel, DeliveryAttempt.outcome)
     )

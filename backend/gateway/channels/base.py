@@ -66,6 +66,11 @@ class SendError(Exception):
         self.detail = detail
 
 
+# The reason of a provider's "too many requests" (429): flow control, not a failure. The sender
+# waits as told and tries again; it never counts towards giving up on the channel.
+RATE_LIMITED = "rate_limited"
+
+
 class TransientSendError(SendError):
     """Try the same channel again later (timeouts, 5xx, 429 with its retry-after)."""
 

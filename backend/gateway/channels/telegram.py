@@ -57,6 +57,7 @@ from backend.enums import Actor, Channel, Language
 from backend.gateway import inbound as gateway
 from backend.gateway import link_tokens
 from backend.gateway.channels.base import (
+    RATE_LIMITED,
     DeliveryUncertain,
     OutboundText,
     PermanentSendError,
@@ -517,7 +518,7 @@ def send_error(exc: TelegramError) -> TransientSendError | PermanentSendError | 
     """What a Bot API failure means for the outbound path: retry later, or try another channel."""
     if isinstance(exc, RetryAfter):
         seconds = exc._retry_after.total_seconds()  # the property warns: deprecated as a number
-        return TransientSendError("rate_limited", retry_after=seconds)
+        return TransientSendError(RATE_LIMITED, retry_after=seconds)
     if isinstance(exc, Forbidden):  # the person blocked the bot, or never started it
         return PermanentSendError("blocked", exc.message[:200])
     if isinstance(exc, BadRequest):  # chat not found, and anything Telegram will never accept

@@ -34,6 +34,7 @@ from backend.enums import Actor, Channel, Language
 from backend.gateway import inbound as gateway
 from backend.gateway.channels import whatsapp_api
 from backend.gateway.channels.base import (
+    RATE_LIMITED,
     DeliveryUncertain,
     OutboundText,
     PermanentSendError,
@@ -421,6 +422,6 @@ def send_error(exc: GraphError) -> TransientSendError | PermanentSendError | Del
     if exc.status is None or exc.status == 429 or exc.status >= 500:
         return TransientSendError("unreachable" if exc.status is None else "provider_busy", detail)
     if exc.code in TRANSIENT_CODES:
-        return TransientSendError("rate_limited", detail)
+        return TransientSendError(RATE_LIMITED, detail)
     reason = {131026: "undeliverable", 131047: "outside_service_window"}.get(exc.code, "refused")
     return PermanentSendError(reason, detail)
