@@ -232,8 +232,8 @@ def run_stack(
     run = ServerRun()
     with memory.Sampler() as sampler:
         progress("stack: starting backend, action server and Rasa (Rasa takes a minute or two)")
-        # As the demo runs it (Procfile): two backend workers.
-        with seeded_stack(folder, model, backend_workers=2, **backend_env) as stack:
+        # As the demo runs it (Procfile): one backend worker.
+        with seeded_stack(folder, model, **backend_env) as stack:
             url = stack.backend_url
             require_loopback(url)
 

@@ -170,7 +170,7 @@ def seeded_stack(
 ) -> Iterator[RunningStack]:
     """Backend on a fresh SQLite database with the demo seed, action server and Rasa.
 
-    `backend_workers=2` is the demo's configuration (Procfile); tests use one.
+    One backend worker is the demo's configuration (Procfile).
 
     Yields the running stack (backend URL, an engine on its database, Rasa); stops
     everything afterwards.
