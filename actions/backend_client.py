@@ -259,7 +259,9 @@ def shared_session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     session = _sessions.get(loop)
     if session is None or session.closed:
-        connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30)
+        # Idle connections are dropped before uvicorn drops them (its keep-alive is 5 s), so a
+        # call never goes out on a connection the backend is closing at that moment.
+        connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=4)
         session = _sessions[loop] = aiohttp.ClientSession(connector=connector)
     return session
 

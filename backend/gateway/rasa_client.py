@@ -77,7 +77,11 @@ class RasaClient:
         # Keep-alive connections, as many as conversations can wait on Rasa at once.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # Idle connections expire before Rasa's server closes them (Sanic keeps them 5 s), so
+            # a turn never goes out on a connection Rasa is closing at that moment.
+            limits=httpx.Limits(
+                max_connections=200, max_keepalive_connections=50, keepalive_expiry=4.0
+            ),
         )
         self._sign = contact_signer
 
