@@ -360,7 +360,9 @@ def test_two_senders_share_the_outbox_and_a_killed_one_sends_nothing_twice(
         with backend_db.connect() as connection:
             return list(connection.execute(select(column).where(campaign)).scalars())
 
-    assert queue_reminders(backend_db, world, now=now) == CAMPAIGN_SIZE
+    queue_reminders(backend_db, world, now=now)
+    # The profile's own scheduler may have queued some of them first, under the same keys.
+    assert len(outbox(OutboxMessage.id)) == CAMPAIGN_SIZE
     leased_by: set[str] = set()
     deadline = time.monotonic() + 120
     while True:  # both senders claim a share; SIGKILL sender-1 in the middle of its batch
