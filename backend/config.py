@@ -232,12 +232,22 @@ class Settings(BaseSettings):
     )
     # Knowledge base
     knowledge_articles_dir: Path = REPO_ROOT / "knowledge" / "articles"
+    knowledge_background_dir: Path = Field(
+        REPO_ROOT / "knowledge" / "background",
+        description="off-topic messages per language: questions closer to them get no guide",
+    )
     knowledge_store_dir: Path = Field(
         REPO_ROOT / "var" / "chroma", description="the persistent Chroma collection"
     )
     knowledge_top_k: int = Field(3, ge=1, le=10)
+    # A guide is quoted when its cosine similarity to the question, less `background_weight`
+    # times the similarity of the closest off-topic message, reaches the threshold; else the bot
+    # says it doesn't know. Chosen on knowledge/eval (python -m backend.knowledge.evaluation).
     knowledge_score_threshold: float = Field(
-        0.80, ge=0, le=1, description="cosine relevance below which the bot says it doesn't know"
+        0.595, ge=0, le=1, description="below this the bot says it doesn't know (see above)"
+    )
+    knowledge_background_weight: float = Field(
+        0.3, ge=0, le=1, description="how much nearness to off-topic messages counts against"
     )
     knowledge_chat_provider: str = Field(
         "", description="LangChain provider of the optional generative answers; empty: off"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from backend.access_log import AccessLog, silence_uvicorn_access_log
 from backend.campaigns.contact_rules_views import router as contact_rules_router
 from backend.campaigns.views import router as campaigns_router
+from backend.config import get_settings
 from backend.console import conversation_views, install_console, queue_views
 from backend.contacts.views import router as contacts_router
 from backend.db import SessionDep
@@ -25,7 +28,8 @@ from backend.gateway.channels.telegram_webhook import webhook_router
 from backend.gateway.channels.webchat import STATIC_DIR as CHAT_STATIC_DIR
 from backend.gateway.channels.webchat import router as chat_router
 from backend.gateway.channels.whatsapp import router as whatsapp_router
-from backend.gateway.lifespan import lifespan
+from backend.gateway.lifespan import lifespan as gateway_lifespan
+from backend.knowledge.index import warm_up as warm_up_knowledge
 from backend.knowledge.views import router as knowledge_router
 from backend.kpis.views import router as kpi_router
 from backend.ledger.views import router as ledger_router
@@ -39,6 +43,15 @@ from backend.verification.views import router as verification_router
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The knowledge index builds in the background while the gateway's clients open."""
+    settings = app.dependency_overrides.get(get_settings, get_settings)()
+    warm_up_knowledge(settings.knowledge_store_dir)
+    async with gateway_lifespan(app):
+        yield
 
 
 def create_app() -> FastAPI:

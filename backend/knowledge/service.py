@@ -6,74 +6,82 @@ debt itself. Retrieved text is only ever quoted, never followed as instructions.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.knowledge.store import open_store
+from backend.knowledge.index import Ranking, StoredPassage, knowledge_index
+from backend.knowledge.passages import excerpt
 
 FALLBACK_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
 class Passage:
+    id: str
     title: str
+    heading: str
     topic: str
     language: str
     country: str
-    excerpt: str
-    score: float
+    excerpt: str  # whole sentences from the passage's start
+    score: float | None  # the guide's dense similarity; None when asked for by id
+    next_id: str | None  # the guide's next passage, for "tell me more"
 
 
 @dataclass(frozen=True)
 class Answer:
-    passages: list[Passage]
+    passages: list[Passage]  # one per guide, best first; none: "I don't know"
     language: str  # the language of the passages
     fell_back: bool  # no passage in the asked language: these are in English
 
 
-def search(
-    *, question: str, language: str, persist_directory: Path, k: int, threshold: float
-) -> Answer:
-    """The best passages in the conversation's language, else in English, above the threshold."""
-    found = _search_in(question, language, persist_directory, k, threshold)
+@dataclass(frozen=True)
+class Gate:
+    """When a guide is quoted at all: close enough, and closer than anything off-topic."""
+
+    threshold: float
+    background_weight: float
+
+    def admits(self, similarity: float, background: float) -> bool:
+        return similarity - self.background_weight * background >= self.threshold
+
+
+def search(*, question: str, language: str, persist_directory: Path, k: int, gate: Gate) -> Answer:
+    """The best guides in the conversation's language, else in English, if the gate admits."""
+    found = _search_in(question, language, persist_directory, k, gate)
     if found or language == FALLBACK_LANGUAGE:
         return Answer(found, language, fell_back=False)
-    english = _search_in(question, FALLBACK_LANGUAGE, persist_directory, k, threshold)
+    english = _search_in(question, FALLBACK_LANGUAGE, persist_directory, k, gate)
     return Answer(english, FALLBACK_LANGUAGE, fell_back=bool(english))
 
 
-def _search_in(question, language, persist_directory, k, threshold) -> list[Passage]:
-    store = open_store(str(persist_directory))
-    results = store.similarity_search_with_relevance_scores(
-        question, k=k, filter={"language": language}
+def passage(*, passage_id: str, persist_directory: Path) -> Passage | None:
+    stored = knowledge_index(persist_directory).passages.get(passage_id)
+    return _quoted(stored, score=None) if stored else None
+
+
+def admitted(ranking: Ranking, gate: Gate, k: int) -> list[tuple[str, float]]:
+    """(passage id, similarity) of the top guides, if the best one passes the gate."""
+    if not ranking.guides or not gate.admits(ranking.guides[0].similarity, ranking.background):
+        return []
+    return [(guide.passage_id, guide.similarity) for guide in ranking.guides[:k]]
+
+
+def _search_in(question, language, persist_directory, k, gate) -> list[Passage]:
+    index = knowledge_index(persist_directory)
+    chosen = admitted(index.rank(question, language), gate, k)
+    return [_quoted(index.passages[pid], score=round(score, 4)) for pid, score in chosen]
+
+
+def _quoted(stored: StoredPassage, *, score: float | None) -> Passage:
+    return Passage(
+        id=stored.id,
+        title=stored.title,
+        heading=stored.heading,
+        topic=stored.topic,
+        language=stored.language,
+        country=stored.country,
+        excerpt=excerpt(stored.blocks),
+        score=score,
+        next_id=stored.next_id,
     )
-    passages = []
-    for document, score in results:
-        if score < threshold:
-            continue
-        meta = document.metadata
-        passages.append(
-            Passage(
-                title=meta["title"],
-                topic=meta["topic"],
-                language=language,
-                country=meta["country"],
-                excerpt=excerpt(document.page_content, meta["title"]),
-                score=round(float(score), 4),
-            )
-        )
-    return passages
-
-
-def excerpt(text: str, title: str, limit: int = 420) -> str:
-    """The passage without its title line and Markdown marks, cut at a sentence end."""
-    body = text[len(title) :].strip() if text.startswith(title) else text
-    body = re.sub(r"^#+\s*", "", body, flags=re.MULTILINE)
-    body = re.sub(r"[*_`>]", "", body)
-    body = " ".join(body.split())
-    if len(body) <= limit:
-        return body
-    cut = body[:limit]
-    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
-    return cut[: end + 1] if end > limit // 2 else cut.rsplit(" ", 1)[0] + "…"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from backend.deps import SettingsDep
 from backend.enums import Language
+from backend.exceptions import NotFound
 from backend.knowledge import generative, service
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,17 @@ router = APIRouter(prefix="/knowledge", tags=["knowledge"])
 
 
 class PassageRead(BaseModel):
+    """One passage of a guide, quoted in whole sentences; `next_id` is for "tell me more"."""
+
+    id: str
     title: str
+    heading: str  # the section's heading; empty for the guide's opening paragraphs
     topic: str
     language: str
     country: str
     excerpt: str
-    score: float
+    score: float | None  # the guide's similarity to the question; None when fetched by id
+    next_id: str | None
 
 
 class AnswerRead(BaseModel):
@@ -44,7 +50,7 @@ def search(
         language=language.value,
         persist_directory=settings.knowledge_store_dir,
         k=settings.knowledge_top_k,
-        threshold=settings.knowledge_score_threshold,
+        gate=service.Gate(settings.knowledge_score_threshold, settings.knowledge_background_weight),
     )
     generated = None
     if settings.knowledge_chat_provider and settings.knowledge_chat_model and answer.passages:
@@ -68,3 +74,19 @@ def search(
         passages=[PassageRead(**p.__dict__) for p in answer.passages],
         generated=generated,
     )
+
+
+@router.get(
+    "/passages/{passage_id:path}",
+    response_model=PassageRead,
+    responses={404: {"description": "no passage with this id"}},
+)
+def read_passage(
+    settings: SettingsDep,
+    passage_id: Annotated[str, Path(min_length=3, max_length=200)],
+) -> PassageRead:
+    """A guide's passage by id ("<language>/<topic>#<n>"): the next one after "tell me more"."""
+    found = service.passage(passage_id=passage_id, persist_directory=settings.knowledge_store_dir)
+    if found is None:
+        raise NotFound("unknown passage", reason_code="passage_not_found")
+    return PassageRead(**found.__dict__)
