@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -19,6 +19,7 @@ from actions.backend_types import (
     Contact,
     DebtorSummary,
     KnowledgeAnswer,
+    Passage,
     Plan,
     PlanAsk,
     Promise,
@@ -152,6 +153,14 @@ class BackendClient:
         """General financial education; nothing about this person's debt."""
         query = urlencode({"q": question[:500], "language": language})
         return await self._request("knowledge", "GET", f"/api/v1/knowledge/search?{query}")
+
+    async def knowledge_passage(self, passage_id: str) -> Passage | None:
+        """One passage of a guide by its id ("en/prioritising-debts#2"); None when unknown."""
+        path = f"/api/v1/knowledge/passages/{quote(passage_id, safe='')}"
+        try:
+            return await self._request("knowledge_passage", "GET", path)
+        except NotFound:
+            return None
 
     async def terms(self, reference: str) -> Terms:
         return await self._request("terms", "GET", f"{self._debt(reference)}/terms")

@@ -157,12 +157,21 @@ class Terms(TypedDict):
 
 
 class Passage(TypedDict):
+    """One passage of a guide: its lead ("heading" empty) or one of its sections.
+
+    `id` is "<language>/<topic>#<n>" in article order; `next_id` is the passage that follows
+    in the same guide, None on its last one. `score` is None when fetched by id.
+    """
+
+    id: str
     title: str
+    heading: str
     topic: str
     language: str
     country: str
     excerpt: str
-    score: float
+    score: float | None
+    next_id: str | None
 
 
 class KnowledgeAnswer(TypedDict):

@@ -1,9 +1,58 @@
-"""Financial education: general questions answered from the knowledge base's guides."""
+"""Financial education: general questions answered from the knowledge base's guides.
+
+An answer quotes one passage of a guide and names the guide (and its section). When the guide
+goes on, a "Tell me more" button carries the next passage's id; pressing it, or typing "tell me
+more" (the id is then the `education_next_passage` slot), quotes that passage, and so on to
+the guide's end.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from rasa_sdk.events import SlotSet
+
+from actions.backend_types import Passage
 from actions.base import CollectionsAction
 from actions.small_talk import menu
+from actions.speaker import Speaker
+
+NEXT_PASSAGE_SLOT = "education_next_passage"
+PASSAGE_ENTITY = "knowledge_passage"
+# Passage ids are "<language>/<topic>#<n>"; anything much longer did not come from our button.
+MAX_PASSAGE_ID_CHARS = 200
+
+
+def more_button(speaker: Speaker, passage_id: str) -> dict[str, str]:
+    """The button that asks for the passage `passage_id` (the one after what was just quoted)."""
+    entities = json.dumps({PASSAGE_ENTITY: passage_id}, ensure_ascii=False, separators=(",", ":"))
+    return speaker.button("Tell me more", f"/education_more{entities}")
+
+
+def quote_passage(speaker: Speaker, passage: Passage, *, more_from: str | None) -> None:
+    """Quote `passage` with its guide (and section) named, then the menu.
+
+    `more_from` is the passage "Tell me more" asks for; None offers no such button.
+    """
+    buttons = [more_button(speaker, more_from)] if more_from else []
+    buttons += menu(speaker)
+    heading = (passage.get("heading") or "").strip()
+    if heading:
+        speaker.say(
+            "From our guide “{title}”, section “{heading}”: {excerpt}",
+            title=passage["title"],
+            heading=heading,
+            excerpt=passage["excerpt"],
+            buttons=buttons,
+        )
+    else:
+        speaker.say(
+            "From our guide “{title}”: {excerpt}",
+            title=passage["title"],
+            excerpt=passage["excerpt"],
+            buttons=buttons,
+        )
 
 
 class Education(CollectionsAction):
@@ -21,19 +70,53 @@ class Education(CollectionsAction):
                 "plans, scams, your rights, free debt advice and rebuilding credit.",
                 buttons=menu(speaker),
             )
-            return []
+            return [SlotSet(NEXT_PASSAGE_SLOT, None)]
         if answer["fell_back"]:
             speaker.say(
                 "I don't have a guide on this in your language yet, so here is our English one."
             )
-        if answer.get("generated"):  # already cites its guides, in the conversation language
-            speaker.dispatcher.utter_message(text=answer["generated"], buttons=menu(speaker))
-            return []
         best = answer["passages"][0]
-        speaker.say(
-            "From our guide “{title}”: {excerpt}",
-            title=best["title"],
-            excerpt=best["excerpt"],
-            buttons=menu(speaker),
-        )
-        return []
+        if answer.get("generated"):  # already cites its guides, in the conversation language
+            # More, here, is the best guide's own words, from the passage the answer drew on.
+            more_from = best.get("id")
+            buttons = [more_button(speaker, more_from)] if more_from else []
+            speaker.dispatcher.utter_message(
+                text=answer["generated"], buttons=buttons + menu(speaker)
+            )
+            return [SlotSet(NEXT_PASSAGE_SLOT, more_from)]
+        next_id = best.get("next_id")
+        quote_passage(speaker, best, more_from=next_id)
+        return [SlotSet(NEXT_PASSAGE_SLOT, next_id)]
+
+
+class EducationMore(CollectionsAction):
+    """Tell me more: the next passage of the guide last quoted, or the one its button names."""
+
+    action_name = "action_education_more"
+
+    async def act(self, speaker, backend, tracker, domain):
+        passage_id = requested_passage(tracker)
+        passage = await backend.knowledge_passage(passage_id) if passage_id else None
+        if passage is None:
+            speaker.say(
+                "That's all I have on that for now. You can ask me another question about "
+                "money, such as budgeting, interest or your rights, or choose an option below.",
+                buttons=menu(speaker),
+            )
+            return [SlotSet(NEXT_PASSAGE_SLOT, None)]
+        # Shown even when the passage is in another language than the conversation's (an
+        # English guide given as a fallback): it is the guide the person asked to go on with.
+        next_id = passage.get("next_id")
+        quote_passage(speaker, passage, more_from=next_id)
+        return [SlotSet(NEXT_PASSAGE_SLOT, next_id)]
+
+
+def requested_passage(tracker: Any) -> str | None:
+    """The passage the button named, else the one after the last quoted; None if neither."""
+    for value in (
+        next(tracker.get_latest_entity_values(PASSAGE_ENTITY), None),
+        tracker.get_slot(NEXT_PASSAGE_SLOT),
+    ):
+        if isinstance(value, str) and 0 < len(value.strip()) <= MAX_PASSAGE_ID_CHARS:
+            return value.strip()
+    return None
