@@ -7,6 +7,7 @@ exactly as Rasa calls it, with a tracker and the bot's domain.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 import unicodedata
@@ -402,6 +403,130 @@ def test_general_questions_are_answered_from_the_guides_with_their_title(stack):
 
     assert said[0].startswith("Do nosso guia “")
     assert "orçamento" in said[0].lower()
+
+
+MENU = ["/ask_balance", "/request_payment_plan", "/request_human"]
+NO_MORE = "That's all I have on that for now."
+
+
+def more_from(buttons: list[dict]) -> str | None:
+    """The passage the "Tell me more" button asks for; None when there is no such button."""
+    for button in buttons:
+        intent, brace, entities = button["payload"].partition("{")
+        if intent == "/education_more":
+            return json.loads(brace + entities)["knowledge_passage"]
+    return None
+
+
+def press_more(chat: Conversation, passage_id: str) -> list[str]:
+    """Press "Tell me more": its payload, as Rasa parses it, with the passage as the entity."""
+    return chat.run(
+        "action_education_more",
+        text=f'/education_more{{"knowledge_passage":"{passage_id}"}}',
+        intent="education_more",
+        entities=[{"entity": "knowledge_passage", "value": passage_id}],
+    )
+
+
+def guide_title(language: str, topic: str) -> str:
+    article = (REPO / "knowledge" / "articles" / language / f"{topic}.md").read_text()
+    return re.search(r"^title: (.+)$", article, re.M).group(1).strip().strip("\"'")
+
+
+def test_an_answer_offers_the_guides_next_passage_before_the_menu(stack):
+    chat = Conversation(stack["actions"], language="en")
+
+    said = chat.run("action_education", text="what is an emergency fund?", intent="ask_education")
+
+    assert said[0].startswith("From our guide “")
+    next_id = chat.slots["education_next_passage"]
+    assert next_id is not None and re.fullmatch(r"en/[\w-]+#\d+", next_id)
+    assert more_from(chat.buttons) == next_id
+    assert chat.buttons[0]["title"] == "Tell me more"
+    assert [b["payload"] for b in chat.buttons[1:]] == MENU
+
+
+def test_tell_me_more_quotes_a_guide_passage_by_passage_to_its_end(stack):
+    chat = Conversation(stack["actions"], language="en")
+    title = guide_title("en", "budgeting")
+    passage_id, quoted, ids = "en/budgeting#0", [], []
+
+    while passage_id is not None and len(ids) < 30:
+        said = press_more(chat, passage_id)
+        assert len(said) == 1 and said[0].startswith(f"From our guide “{title}”")
+        quoted.append(said[0])
+        ids.append(passage_id)
+        passage_id = more_from(chat.buttons)
+        assert chat.slots["education_next_passage"] == passage_id
+        assert [b["payload"] for b in chat.buttons][-3:] == MENU
+
+    # Every passage once, in the article's order, the sections named by their headings.
+    assert [int(i.rpartition("#")[2]) for i in ids] == list(range(len(ids)))
+    assert len(ids) >= 4 and len(set(quoted)) == len(quoted)
+    assert ", section “Step 1: Know what comes in”: " in quoted[1]
+    assert ", section “" not in quoted[0]  # the lead paragraphs have no heading
+    # At the end, typing "tell me more" says so kindly and offers the menu.
+    said = chat.run("action_education_more", text="tell me more", intent="education_more")
+    assert said[0].startswith(NO_MORE) and [b["payload"] for b in chat.buttons] == MENU
+
+
+def test_typed_tell_me_more_goes_on_from_the_last_answer(stack):
+    chat = Conversation(stack["actions"], language="en")
+    chat.run("action_education", text="what is an emergency fund?", intent="ask_education")
+    guide, _, number = chat.slots["education_next_passage"].partition("#")
+
+    said = chat.run("action_education_more", text="tell me more pls", intent="education_more")
+
+    assert said[0].startswith("From our guide “")
+    # That passage was quoted, and the slot moved on to the one after it (or the guide ended).
+    assert chat.slots["education_next_passage"] in (f"{guide}#{int(number) + 1}", None)
+    # The button names the passage it asks for, whatever the slot says.
+    said = press_more(chat, "en/emergency-fund#0")
+    assert said[0].startswith(f"From our guide “{guide_title('en', 'emergency-fund')}”")
+    assert chat.slots["education_next_passage"] == "en/emergency-fund#1"
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("pt_BR", "me conta mais"), ("es", "cuentame mas"), ("it", "dimmi di piu"), ("en", "more")],
+)
+def test_tell_me_more_without_a_guide_says_so_and_offers_the_menu(stack, language, text):
+    chat = Conversation(stack["actions"], language=language)
+
+    said = chat.run("action_education_more", text=text, intent="education_more")
+
+    assert len(said) == 1 and [b["payload"] for b in chat.buttons] == MENU
+    assert (NO_MORE in said[0]) == (language == "en")  # said in the conversation's language
+    assert chat.slots["education_next_passage"] is None
+
+
+def test_an_unknown_passage_is_no_more_to_tell(stack):
+    chat = Conversation(stack["actions"], language="en")
+
+    said = press_more(chat, "en/no-such-guide#3")
+
+    assert said[0].startswith(NO_MORE) and [b["payload"] for b in chat.buttons] == MENU
+    assert chat.slots["education_next_passage"] is None
+
+
+def test_a_passage_in_another_language_is_still_quoted(stack):
+    # An English guide given as a fallback goes on in English: it is what was asked for.
+    chat = Conversation(stack["actions"], language="pt_BR")
+
+    said = press_more(chat, "en/budgeting#1")
+
+    assert f"“{guide_title('en', 'budgeting')}”" in said[0]
+    assert "take-home pay" in said[0]
+    assert chat.slots["education_next_passage"] == "en/budgeting#2"
+
+
+def test_tell_me_more_with_the_backend_down_apologises_and_offers_a_person(stack):
+    chat = Conversation(stack["orphan"], language="en")
+
+    said = press_more(chat, "en/budgeting#1")
+
+    assert "Sorry, something went wrong on our side" in said[0]
+    assert [b["payload"] for b in chat.buttons] == ["/request_human"]
 
 
 def test_a_backend_failure_while_verifying_asks_again_and_never_locks(stack, db):
