@@ -50,8 +50,8 @@ class AnswerInForm(CollectionsAction):
             await answer_worry(speaker, backend, tracker)
         elif intent == "bot_challenge":
             await BotChallenge().act(speaker, backend, tracker, domain)
-        elif intent == "ask_education":
-            await Education().act(speaker, backend, tracker, domain)
+        elif intent == "ask_education":  # its events remember the passage for "tell me more"
+            return await Education().act(speaker, backend, tracker, domain)
         elif intent in RememberRequest.PENDING:
             request = RememberRequest.PENDING[intent]
             if tracker.get_slot("verified"):

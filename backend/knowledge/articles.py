@@ -28,6 +28,7 @@ class Article:
     last_reviewed: str
     body: str
     summary: str = ""  # optional front matter: what the guide covers, in a sentence or two
+    questions: tuple[str, ...] = ()  # optional front matter: questions the guide answers
 
     @property
     def content_hash(self) -> str:
@@ -56,6 +57,7 @@ def read_article(path: Path) -> Article:
         last_reviewed=str(meta["last_reviewed"]),
         body=body.strip(),
         summary=" ".join(str(meta.get("summary") or "").split()),
+        questions=tuple(str(q) for q in meta.get("questions") or ()),
     )
 
 

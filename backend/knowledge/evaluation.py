@@ -16,9 +16,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
-from backend.knowledge.fusion import DEFAULT_WEIGHTS, FusionWeights, Signals, rank_guides
+from backend.knowledge.fusion import (
+    DEFAULT_WEIGHTS,
+    SIGNAL_NAMES,
+    FusionWeights,
+    Signals,
+    feature_rows,
+    rank_guides,
+)
 from backend.knowledge.index import KnowledgeIndex, Ranking, knowledge_index
 from backend.knowledge.service import Gate, admitted
 
@@ -121,30 +129,76 @@ def report(
     )
 
 
-def tune(index: KnowledgeIndex, collected: dict[str, tuple[list[Asked], list[Asked]]]):
+def tune(
+    index: KnowledgeIndex, collected: dict[str, tuple[list[Asked], list[Asked]]]
+) -> tuple[FusionWeights, tuple[float, float, float]]:
     """The weights with the best worst-language hit@1, then the best sums of hit@1 and MRR.
 
-    Ranking only: the gate is open, so a question's rank does not depend on the threshold.
+    Ranking only (no gate). The standardized signals are computed once per question; each
+    combination of weights is then one matrix product.
     """
+    prepared = []
+    for language, (asked, _) in collected.items():
+        candidates = index.languages[language].candidates
+        topics = [candidate.topic for candidate in candidates]
+        rows = np.array([feature_rows(item.signals, candidates) for item in asked])
+        targets = np.array([topics.index(item.topic) for item in asked])
+        prepared.append((rows, targets))
     levels = (0, 0.25, 0.5, 1, 2)
     best_key, best_weights = None, DEFAULT_WEIGHTS
-    open_gate = Gate(threshold=-1.0, background_weight=0.0)
-    for combination in itertools.product(levels, repeat=5):
+    for combination in itertools.product(levels, repeat=len(SIGNAL_NAMES)):
         if not any(combination):
             continue
-        weights = FusionWeights(*combination)
-        reports = [
-            report(index, lang, collected[lang][0], [], weights=weights, gate=open_gate)
-            for lang in collected
-        ]
-        key = (
-            min(r.hit_at_1 for r in reports),
-            sum(r.hit_at_1 for r in reports),
-            sum(r.mrr for r in reports),
-        )
+        weight = np.array(combination, dtype=float)
+        hits, reciprocal = [], []
+        for rows, targets in prepared:
+            scores = rows @ weight  # questions × guides
+            own = scores[np.arange(len(targets)), targets]
+            ranks = (scores > own[:, None]).sum(axis=1) + 1
+            hits.append(float((ranks == 1).mean()))
+            reciprocal.append(float((1.0 / ranks).mean()))
+        key = (min(hits), sum(hits), sum(reciprocal))
         if best_key is None or key > best_key:
-            best_key, best_weights = key, weights
+            best_key, best_weights = key, FusionWeights(*combination)
     return best_weights, best_key
+
+
+def tune_gate(
+    index: KnowledgeIndex,
+    collected: dict[str, tuple[list[Asked], list[Asked]]],
+    weights: FusionWeights,
+) -> tuple[Gate, float]:
+    """The gate that best separates the evaluation questions from the unrelated ones.
+
+    A gate scores a question by its best guide's similarity less `background_weight` times its
+    closest off-topic message's. For each weight, the gap is the lowest evaluation question's
+    score less the highest unrelated question's (negative: they overlap); the weight with the
+    widest gap wins, and the threshold sits in the middle of the gap, so questions a little
+    unlike the evaluation's still fall on the right side. Returns the gate and its gap.
+    """
+
+    def gated(item: Asked, language: str, weight: float) -> float:
+        ranked = rank_guides(item.signals, index.languages[language].candidates, weights)
+        return ranked[0].similarity - weight * item.background if ranked else -1.0
+
+    best: tuple[float, Gate] | None = None
+    for step in range(16):
+        weight = step / 20  # 0 to 0.75
+        lowest_asked = min(
+            gated(item, language, weight)
+            for language, (asked, _) in collected.items()
+            for item in asked
+        )
+        highest_unrelated = max(
+            gated(item, language, weight)
+            for language, (_, unrelated) in collected.items()
+            for item in unrelated
+        )
+        gap = lowest_asked - highest_unrelated
+        if best is None or gap > best[0]:
+            middle = (lowest_asked + highest_unrelated) / 2
+            best = (gap, Gate(round(middle, 4), weight))
+    return best[1], round(best[0], 4)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best weights: {weights} (worst hit@1, sum hit@1, sum MRR: {key})")
     print(TABLE_HEADER)
     gate = Gate(settings.knowledge_score_threshold, settings.knowledge_background_weight)
+    if args.tune:
+        gate, gap = tune_gate(index, collected, weights)
+        print(f"best gate: {gate} (gap between evaluation and unrelated questions: {gap})")
     for language, (asked, unrelated) in collected.items():
         found = report(index, language, asked, unrelated, weights=weights, gate=gate)
         print(found.row)

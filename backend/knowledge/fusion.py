@@ -1,32 +1,34 @@
 """Fusing what the dense and the lexical search say, guide by guide.
 
-Every guide of the language gets one score per signal: its best passage's cosine similarity,
-the mean of its two best, its guide card's (title, summary and headings) similarity, and the
-BM25 scores of its best passage and of its card. Each signal is standardized over the guides
-(how far above the others this guide stands, in standard deviations) and the guide's score is
-the weighted sum. Standardized scores keep how decisively a signal prefers a guide, which rank
-fusion (1 / (k + rank)) throws away: on the evaluation set rank fusion's worst language had a
-hit@1 of 0.86 where this has 0.90. The weights were chosen on that set
-(`python -m backend.knowledge.evaluation --tune`).
+Every guide of the language gets one score per signal: the cosine similarity of its best
+passage, of its guide card (title, summary and headings) and of its closest example question,
+and the BM25 scores of its best passage, its card and its best example question. Each signal
+is standardized over the guides (how many standard deviations this guide stands above the
+others) and the guide's score is the weighted sum. Standardized scores keep how decisively a
+signal prefers a guide, which rank fusion (1 / (k + rank)) throws away: on the evaluation set
+rank fusion's worst language had a hit@1 of 0.86 where this had 0.90 with the same signals.
+The weights were chosen on that set (`./run knowledge-eval --tune`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields
 from math import fsum, sqrt
 
 
 @dataclass(frozen=True)
 class FusionWeights:
     dense_passage: float = 2.0
-    dense_two_passages: float = 0.25
-    dense_guide: float = 0.25
-    lexical_passage: float = 0.0
+    dense_guide: float = 0.5
+    dense_question: float = 0.25
+    lexical_passage: float = 1.0
     lexical_guide: float = 1.0
+    lexical_question: float = 2.0
 
 
 DEFAULT_WEIGHTS = FusionWeights()
+SIGNAL_NAMES = tuple(field.name for field in fields(FusionWeights))
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,12 @@ class Signals:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A guide of one language: its card's id and its passages' ids, in order."""
+    """A guide of one language: the ids of its card, its passages (in order), its questions."""
 
     topic: str
     guide_id: str
     passage_ids: tuple[str, ...]
+    question_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class RankedGuide:
     topic: str
     fused: float
     passage_id: str  # the passage to quote
-    similarity: float  # the best dense similarity among its passages and its card
+    similarity: float  # the best dense similarity among its passages, card and questions
 
 
 def standardized(values: list[float]) -> list[float]:
@@ -64,15 +67,26 @@ def standardized(values: list[float]) -> list[float]:
 
 
 def guide_signals(signals: Signals, candidate: Candidate) -> tuple[float, ...]:
-    dense = sorted((signals.dense.get(pid, 0.0) for pid in candidate.passage_ids), reverse=True)
-    lexical = max(signals.lexical.get(pid, 0.0) for pid in candidate.passage_ids)
+    """The guide's raw score for each signal, in `SIGNAL_NAMES` order."""
+
+    def best(scores: Mapping[str, float], ids: tuple[str, ...]) -> float:
+        return max((scores.get(entry_id, 0.0) for entry_id in ids), default=0.0)
+
     return (
-        dense[0],
-        fsum(dense[:2]) / len(dense[:2]),
+        best(signals.dense, candidate.passage_ids),
         signals.dense.get(candidate.guide_id, 0.0),
-        lexical,
+        best(signals.dense, candidate.question_ids),
+        best(signals.lexical, candidate.passage_ids),
         signals.lexical.get(candidate.guide_id, 0.0),
+        best(signals.lexical, candidate.question_ids),
     )
+
+
+def feature_rows(signals: Signals, candidates: list[Candidate]) -> list[tuple[float, ...]]:
+    """One row per candidate: each signal standardized over the candidates."""
+    raw = [guide_signals(signals, candidate) for candidate in candidates]
+    columns = [standardized(list(column)) for column in zip(*raw, strict=True)]
+    return list(zip(*columns, strict=True))
 
 
 def rank_guides(
@@ -80,18 +94,18 @@ def rank_guides(
 ) -> list[RankedGuide]:
     if not candidates:
         return []
-    raw = [guide_signals(signals, candidate) for candidate in candidates]
-    columns = [standardized(list(column)) for column in zip(*raw, strict=True)]
     weight_of = astuple(weights)
-    ranked = [
-        RankedGuide(
-            topic=candidate.topic,
-            fused=sum(w * column[row] for w, column in zip(weight_of, columns, strict=True)),
-            passage_id=best_passage(signals, candidate),
-            similarity=max(raw[row][0], raw[row][2]),
+    ranked = []
+    for candidate, row in zip(candidates, feature_rows(signals, candidates), strict=True):
+        raw = guide_signals(signals, candidate)
+        ranked.append(
+            RankedGuide(
+                topic=candidate.topic,
+                fused=fsum(w * value for w, value in zip(weight_of, row, strict=True)),
+                passage_id=best_passage(signals, candidate),
+                similarity=max(raw[0], raw[1], raw[2]),
+            )
         )
-        for row, candidate in enumerate(candidates)
-    ]
     ranked.sort(key=lambda guide: -guide.fused)
     return ranked
 

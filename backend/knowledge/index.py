@@ -27,7 +27,14 @@ from backend.knowledge.fusion import (
     rank_guides,
 )
 from backend.knowledge.lexical import LexicalIndex
-from backend.knowledge.store import BACKGROUND, BLOCK_SEPARATOR, GUIDE, PASSAGE, open_store
+from backend.knowledge.store import (
+    BACKGROUND,
+    BLOCK_SEPARATOR,
+    GUIDE,
+    PASSAGE,
+    QUESTION,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +63,15 @@ class Entry:
 
 
 def _matrix(vectors: list) -> np.ndarray:
-    return np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    if not vectors:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.asarray(vectors, dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class _Language:
     candidates: list[Candidate]
-    entry_ids: list[str]  # passages and guide cards, in the lexical index's order
+    entry_ids: list[str]  # passages, guide cards and example questions (lexical order)
     lexical: LexicalIndex
     vectors: np.ndarray  # one row per entry id (unit length: the dot product is the cosine)
     background: np.ndarray  # one row per off-topic message
@@ -82,7 +91,7 @@ class KnowledgeIndex:
         entries: dict[str, list[Entry]] = {}
         columns = (stored["ids"], stored["documents"], stored["metadatas"], stored["embeddings"])
         for entry_id, text, meta, vector in zip(*columns, strict=True):
-            if meta.get("kind") not in (PASSAGE, GUIDE, BACKGROUND):
+            if meta.get("kind") not in (PASSAGE, GUIDE, QUESTION, BACKGROUND):
                 continue  # written by an older ingestion; `./run setup` embeds it again
             entries.setdefault(meta["language"], []).append(Entry(entry_id, text, meta, vector))
             if meta["kind"] == PASSAGE:
@@ -111,10 +120,13 @@ class KnowledgeIndex:
         background = [e for e in everything if e.meta["kind"] == BACKGROUND]
         passage_ids: dict[str, list[tuple[int, str]]] = {}
         guide_ids: dict[str, str] = {}
+        question_ids: dict[str, list[str]] = {}
         for entry in found:
-            topic = entry.meta["topic"]
-            if entry.meta["kind"] == GUIDE:
+            topic, kind = entry.meta["topic"], entry.meta["kind"]
+            if kind == GUIDE:
                 guide_ids[topic] = entry.id
+            elif kind == QUESTION:
+                question_ids.setdefault(topic, []).append(entry.id)
             else:
                 passage_ids.setdefault(topic, []).append((int(entry.meta["chunk"]), entry.id))
         candidates = [
@@ -122,6 +134,7 @@ class KnowledgeIndex:
                 topic=topic,
                 guide_id=guide_ids.get(topic, ""),
                 passage_ids=tuple(pid for _, pid in sorted(passage_ids[topic])),
+                question_ids=tuple(question_ids.get(topic, ())),
             )
             for topic in sorted(passage_ids)
         ]

