@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from backend.debtors.models import Debtor
 from backend.debts.models import Debt, DebtStatus
+from backend.knowledge.articles import read_article
 from backend.plans.models import PaymentPlan, PlanStatus
 from backend.seed import DEMO_PERSONAS, POLICY_TABLE
 from locales import format_money, translate
-from tests.stack import seeded_stack
+from tests.stack import REPO, seeded_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -157,3 +158,40 @@ def test_a_negotiation_survives_a_rasa_restart(stack):
             )
         ).all()
     assert len(plans) == 1
+
+
+EDUCATION = {  # a question as a debtor types it, the guide that answers it, "tell me more"
+    "pt_BR": (
+        "devo o aluguel e o cartao, qual eu pago primeiro?",
+        "prioritising-debts",
+        "me conta mais",
+    ),
+    "es": (
+        "me llaman de recobro a las 11 de la noche, pueden hacer eso?",
+        "debtors-rights",
+        "cuentame mas",
+    ),
+    "it": ("come faccio a risparmiare per le emergenze?", "emergency-fund", "dimmi di piu"),
+    "en": (
+        "which debt should i pay first? rent or my credit card",
+        "prioritising-debts",
+        "tell me more",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", EDUCATION)
+def test_a_guide_answers_and_tell_me_more_goes_on_through_it(stack, language):
+    question, topic, more = EDUCATION[language]
+    guide = read_article(REPO / "knowledge" / "articles" / language / f"{topic}.md")
+    chat = WebChat(stack["backend"], language)
+
+    answer = chat.say(question)
+    assert guide.title in answer, answer
+    tell_me_more = [b for b in chat.buttons if b["payload"].startswith("/education_more")]
+    assert [b["title"] for b in tell_me_more] == [translate(language, "Tell me more")]
+
+    pressed = chat.say(tell_me_more[0]["payload"])  # the web chat sends a button's payload
+    assert guide.title in pressed and pressed != answer, pressed
+    typed = chat.say(more)  # typed, without the button: the next one again
+    assert guide.title in typed and typed not in (answer, pressed), typed
