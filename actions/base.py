@@ -26,6 +26,14 @@ def human_buttons(speaker: Speaker) -> list[dict[str, str]]:
     return [speaker.button("Talk to a person", "/request_human")]
 
 
+def menu(speaker: Speaker) -> list[dict[str, str]]:
+    return [
+        speaker.button("My balance", "/ask_balance"),
+        speaker.button("Payment plan", "/request_payment_plan"),
+        *human_buttons(speaker),
+    ]
+
+
 class CollectionsAction(Action, ABC):
     """Runs `act` with the conversation's speaker and backend.
 

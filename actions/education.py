@@ -13,12 +13,14 @@ from typing import Any
 
 from rasa_sdk.events import SlotSet
 
+from actions.backend_client import BackendError, BackendUnavailable
 from actions.backend_types import Passage
-from actions.base import CollectionsAction
-from actions.small_talk import menu
+from actions.base import CollectionsAction, menu
 from actions.speaker import Speaker
 
 NEXT_PASSAGE_SLOT = "education_next_passage"
+# Shorter messages ("ok", "hm?") are never a question a guide could answer.
+MIN_QUESTION_CHARS = 12
 PASSAGE_ENTITY = "knowledge_passage"
 # Passage ids are "<language>/<topic>#<n>"; anything much longer did not come from our button.
 MAX_PASSAGE_ID_CHARS = 200
@@ -71,22 +73,42 @@ class Education(CollectionsAction):
                 buttons=menu(speaker),
             )
             return [SlotSet(NEXT_PASSAGE_SLOT, None)]
-        if answer["fell_back"]:
-            speaker.say(
-                "I don't have a guide on this in your language yet, so here is our English one."
-            )
-        best = answer["passages"][0]
-        if answer.get("generated"):  # already cites its guides, in the conversation language
-            # More, here, is the best guide's own words, from the passage the answer drew on.
-            more_from = best.get("id")
-            buttons = [more_button(speaker, more_from)] if more_from else []
-            speaker.dispatcher.utter_message(
-                text=answer["generated"], buttons=buttons + menu(speaker)
-            )
-            return [SlotSet(NEXT_PASSAGE_SLOT, more_from)]
-        next_id = best.get("next_id")
-        quote_passage(speaker, best, more_from=next_id)
-        return [SlotSet(NEXT_PASSAGE_SLOT, next_id)]
+        return quote_answer(speaker, answer)
+
+
+async def answer_from_guides(speaker: Speaker, backend, question: str) -> list | None:
+    """A guide's answer to a message the bot did not otherwise understand, or None.
+
+    Only a guide that passes the search's "I don't know" gate is quoted; otherwise, or when
+    the search fails, nothing is said and the caller answers as it would have.
+    """
+    if len(question.strip()) < MIN_QUESTION_CHARS:
+        return None
+    try:
+        answer = await backend.knowledge(question, speaker.language)
+    except (BackendUnavailable, BackendError):
+        return None  # the caller's own answer still stands
+    if not answer["passages"]:
+        return None
+    return quote_answer(speaker, answer)
+
+
+def quote_answer(speaker: Speaker, answer: dict) -> list:
+    """Say the best guide's answer (generated, or its passage quoted); the slot events."""
+    if answer["fell_back"]:
+        speaker.say(
+            "I don't have a guide on this in your language yet, so here is our English one."
+        )
+    best = answer["passages"][0]
+    if answer.get("generated"):  # already cites its guides, in the conversation language
+        # More, here, is the best guide's own words, from the passage the answer drew on.
+        more_from = best.get("id")
+        buttons = [more_button(speaker, more_from)] if more_from else []
+        speaker.dispatcher.utter_message(text=answer["generated"], buttons=buttons + menu(speaker))
+        return [SlotSet(NEXT_PASSAGE_SLOT, more_from)]
+    next_id = best.get("next_id")
+    quote_passage(speaker, best, more_from=next_id)
+    return [SlotSet(NEXT_PASSAGE_SLOT, next_id)]
 
 
 class EducationMore(CollectionsAction):

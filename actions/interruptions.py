@@ -58,6 +58,6 @@ class AnswerInForm(CollectionsAction):
                 return await answer(request, speaker, backend, tracker)
             speaker.say("I'll answer that as soon as I've confirmed who you are.")
             return [SlotSet("pending_request", request)]
-        else:
-            await OutOfScope().act(speaker, backend, tracker, domain)
+        else:  # it may still be a question a guide answers: then "tell me more" follows it
+            return await OutOfScope().act(speaker, backend, tracker, domain)
         return []

@@ -12,17 +12,10 @@ import re
 from rasa_sdk.events import SlotSet, UserUtteranceReverted
 
 from actions.backend_client import BackendError, BackendUnavailable
-from actions.base import CollectionsAction, human_buttons
+from actions.base import CollectionsAction, human_buttons, menu
 from actions.config import get_action_settings
+from actions.education import answer_from_guides
 from actions.speaker import Speaker, language_from_name
-
-
-def menu(speaker: Speaker) -> list[dict[str, str]]:
-    return [
-        speaker.button("My balance", "/ask_balance"),
-        speaker.button("Payment plan", "/request_payment_plan"),
-        *human_buttons(speaker),
-    ]
 
 
 class Greet(CollectionsAction):
@@ -90,6 +83,9 @@ class OutOfScope(CollectionsAction):
     action_name = "action_out_of_scope"
 
     async def act(self, speaker, backend, tracker, domain):
+        answered = await answer_from_guides(speaker, backend, latest_text(tracker))
+        if answered is not None:  # a question one of our guides answers, in other words
+            return answered
         speaker.say(
             "Sorry, I can't help with that. I can help with your balance, due dates "
             "and payment plans, or put you in touch with a person.",
@@ -107,6 +103,9 @@ class Fallback(CollectionsAction):
         # The message is taken back, as Rasa's own fallback does, so that the conversation
         # waits for the next one instead of predicting this action again. Only two fallbacks
         # in a row hand over: an understood message in between starts counting again.
+        answered = await answer_from_guides(speaker, backend, latest_text(tracker))
+        if answered is not None:  # a money question worded unlike any the bot was taught
+            return [*answered, SlotSet("fallback_count", 0.0)]
         consecutive = previous_action(tracker.events) in (None, self.action_name)
         if not (consecutive and tracker.get_slot("fallback_count")):
             speaker.say("Sorry, I didn't understand. Could you say it another way?")
@@ -117,6 +116,10 @@ class Fallback(CollectionsAction):
             "you here as soon as possible."
         )
         return [UserUtteranceReverted(), SlotSet("fallback_count", 0.0)]
+
+
+def latest_text(tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
 
 
 def previous_action(events: list[dict]) -> str | None:

@@ -244,10 +244,10 @@ class Settings(BaseSettings):
     # times the similarity of the closest off-topic message, reaches the threshold; else the bot
     # says it doesn't know. Chosen on knowledge/eval (python -m backend.knowledge.evaluation).
     knowledge_score_threshold: float = Field(
-        0.4386, ge=0, le=1, description="below this the bot says it doesn't know (see above)"
+        0.3142, ge=0, le=1, description="below this the bot says it doesn't know (see above)"
     )
     knowledge_background_weight: float = Field(
-        0.5, ge=0, le=1, description="how much nearness to off-topic messages counts against"
+        0.65, ge=0, le=1, description="how much nearness to off-topic messages counts against"
     )
     knowledge_chat_provider: str = Field(
         "", description="LangChain provider of the optional generative answers; empty: off"

@@ -29,6 +29,7 @@ from backend.migrate import upgrade_to_head
 from backend.outbound.dev_mailbox import DevMailbox
 from backend.plans.models import PaymentPlan
 from backend.promises.models import PromiseToPay
+from locales import translate
 from tests import factories
 from tests.stack import (
     CONTACT_SIGNING_SECRET,
@@ -392,6 +393,42 @@ def test_the_fallback_asks_to_rephrase_then_hands_over(stack, db):
         select(Interaction).where(Interaction.event == "escalation.requested")
     ).all()
     assert any(e.data == {"reason": "not_understood"} for e in escalations)
+
+
+@pytest.mark.parametrize(
+    ("action", "intent", "language", "text", "topic"),
+    [
+        ("action_fallback", "nlu_fallback", "es",
+         "me llaman de recobro a las 11 de la noche, pueden hacer eso?", "debtors-rights"),
+        ("action_out_of_scope", "out_of_scope", "it",
+         "se pago con 2 mesi di ritardo quanto mi costano gli interessi di mora?",
+         "late-fees-and-arrears"),
+    ],
+)  # fmt: skip
+def test_a_question_the_bot_did_not_understand_is_answered_from_a_guide(
+    stack, action, intent, language, text, topic
+):
+    chat = Conversation(stack["actions"], language=language)
+
+    said = chat.run(action, text=text, intent=intent)
+
+    assert len(said) == 1 and guide_title(language, topic) in said[0]
+    assert chat.slots["education_next_passage"].startswith(f"{language}/{topic}#")
+    assert more_from(chat.buttons) == chat.slots["education_next_passage"]
+
+
+def test_off_topic_messages_still_get_the_fallback_and_out_of_scope_answers(stack):
+    chat = Conversation(stack["actions"], language="pt_BR")
+
+    weather = "qual a previsao do tempo amanha em recife"
+    recipe = "me passa uma receita de bolo de cenoura"
+
+    fallback = chat.run("action_fallback", text=weather, intent="nlu_fallback")
+    out_of_scope = chat.run("action_out_of_scope", text=recipe, intent="out_of_scope")
+
+    rephrase = "Sorry, I didn't understand. Could you say it another way?"
+    assert fallback == [translate("pt_BR", rephrase)]
+    assert "guia" not in out_of_scope[0] and [b["payload"] for b in chat.buttons] == MENU
 
 
 def test_general_questions_are_answered_from_the_guides_with_their_title(stack):

@@ -161,22 +161,15 @@ def test_a_negotiation_survives_a_rasa_restart(stack):
 
 
 EDUCATION = {  # a question as a debtor types it, the guide that answers it, "tell me more"
-    "pt_BR": (
-        "devo o aluguel e o cartao, qual eu pago primeiro?",
-        "prioritising-debts",
-        "me conta mais",
-    ),
+    # (the Spanish one is not understood by the model: the fallback finds the guide)
+    "pt_BR": ("como eu monto um orcamento se ganho pouco?", "budgeting", "me conta mais"),
     "es": (
         "me llaman de recobro a las 11 de la noche, pueden hacer eso?",
         "debtors-rights",
         "cuentame mas",
     ),
     "it": ("come faccio a risparmiare per le emergenze?", "emergency-fund", "dimmi di piu"),
-    "en": (
-        "which debt should i pay first? rent or my credit card",
-        "prioritising-debts",
-        "tell me more",
-    ),
+    "en": ("how much should i keep in an emergency fund?", "emergency-fund", "tell me more"),
 }
 
 

@@ -22,7 +22,7 @@ from backend.knowledge.passages import split_article, summary_of
 log = logging.getLogger(__name__)
 COLLECTION = "financial_education"
 # Raised whenever what is stored for an article changes shape: older entries are re-embedded.
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 PASSAGE, GUIDE, QUESTION, BACKGROUND = "passage", "guide", "question", "background"
 BACKGROUND_SOURCE = "_background"
 BLOCK_SEPARATOR = "\n"  # between a passage's paragraphs and list items in its metadata
