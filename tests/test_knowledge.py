@@ -129,6 +129,23 @@ def test_answers_are_in_the_asked_language_one_per_guide_with_the_next_passage(s
     assert following.topic == "budgeting" and following.excerpt != first.excerpt
 
 
+def test_an_answer_from_a_guides_last_passage_goes_on_from_the_guides_start(store):
+    index = knowledge_index(store)
+    last = max(
+        (p for p in index.passages.values() if p.language == "en" and p.topic == "budgeting"),
+        key=lambda p: p.number,
+    )
+    assert last.next_id is None  # read in order, the guide ends there
+
+    answer = service.search(
+        question=" ".join(last.blocks), language="en", persist_directory=store, k=1,
+        gate=default_gate(),
+    )  # fmt: skip
+
+    assert answer.passages[0].id == last.id
+    assert answer.passages[0].next_id == "en/budgeting#0"
+
+
 def test_unrelated_questions_get_no_answer_at_the_default_settings(store):
     for language, question in (
         ("en", "who won the 1998 football world cup?"),

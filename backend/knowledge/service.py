@@ -6,7 +6,7 @@ debt itself. Retrieved text is only ever quoted, never followed as instructions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from backend.knowledge.index import Ranking, StoredPassage, knowledge_index
@@ -70,7 +70,16 @@ def admitted(ranking: Ranking, gate: Gate, k: int) -> list[tuple[str, float]]:
 def _search_in(question, language, persist_directory, k, gate) -> list[Passage]:
     index = knowledge_index(persist_directory)
     chosen = admitted(index.rank(question, language), gate, k)
-    return [_quoted(index.passages[pid], score=round(score, 4)) for pid, score in chosen]
+    found = []
+    for passage_id, score in chosen:
+        stored = index.passages[passage_id]
+        quoted = _quoted(stored, score=round(score, 4))
+        if quoted.next_id is None and stored.number > 0:
+            # The answer was the guide's last passage: "tell me more" is the guide from its
+            # start (read on from there, it ends where it ends).
+            quoted = replace(quoted, next_id=passage_id.rpartition("#")[0] + "#0")
+        found.append(quoted)
+    return found
 
 
 def _quoted(stored: StoredPassage, *, score: float | None) -> Passage:
