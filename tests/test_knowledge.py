@@ -109,6 +109,15 @@ def test_articles_are_split_on_their_headings_and_quoted_in_whole_sentences():
         quoted = excerpt(passage.blocks)
         assert quoted and quoted[-1] in ".!?:…", quoted  # never cut inside a sentence
         assert not quoted.startswith(passage.heading) or not passage.heading
+    assert excerpt(passages[2].blocks, limit=80).endswith(".")  # shorter: whole sentences
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_tell_me_more_from_the_start_quotes_every_word_of_a_guide(language):
+    """Quoted passage after passage, a guide is read whole: nothing skipped between quotes."""
+    for path in sorted((ARTICLES / language).glob("*.md")):
+        passages = split_article(read_article(path))
+        assert [excerpt(p.blocks) for p in passages] == [p.text for p in passages], path
 
 
 def test_answers_are_in_the_asked_language_one_per_guide_with_the_next_passage(store):

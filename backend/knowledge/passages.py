@@ -93,10 +93,12 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def excerpt(blocks: tuple[str, ...] | list[str], limit: int = 480) -> str:
+def excerpt(blocks: tuple[str, ...] | list[str], limit: int = MAX_PASSAGE_CHARS) -> str:
     """Whole sentences from the start of a passage, as many as fit in about `limit` characters.
 
-    The first sentence is always whole, however long; a list item is one sentence.
+    The first sentence is always whole, however long; a list item is one sentence. With the
+    default limit a passage is quoted whole ("tell me more" goes on with the next one, so
+    nothing of a guide is skipped), except a single paragraph longer than the limit.
     """
     chosen: list[str] = []
     size = 0
