@@ -93,18 +93,17 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def excerpt(blocks: tuple[str, ...] | list[str], limit: int = MAX_PASSAGE_CHARS) -> str:
-    """Whole sentences from the start of a passage, as many as fit in about `limit` characters.
+def excerpt(blocks: tuple[str, ...] | list[str], limit: int | None = None) -> str:
+    """Whole sentences from the start of a passage: all of them, or about `limit` characters.
 
-    The first sentence is always whole, however long; a list item is one sentence. With the
-    default limit a passage is quoted whole ("tell me more" goes on with the next one, so
-    nothing of a guide is skipped), except a single paragraph longer than the limit.
+    With a limit the first sentence is still whole, however long; a list item is one sentence.
+    Quoted whole, passage after passage, a guide is read with nothing skipped.
     """
     chosen: list[str] = []
     size = 0
     for block in blocks:
         for sentence in sentences(block):
-            if chosen and size + len(sentence) + 1 > limit:
+            if limit is not None and chosen and size + len(sentence) + 1 > limit:
                 return " ".join(chosen)
             chosen.append(sentence)
             size += len(sentence) + 1
