@@ -26,7 +26,7 @@ OPEN_GATE = service.Gate(threshold=-1.0, background_weight=0.0)
 
 def default_gate() -> service.Gate:
     settings = get_settings()
-    return service.Gate(settings.knowledge_score_threshold, settings.knowledge_background_weight)
+    return service.Gate.from_settings(settings)
 
 
 @pytest.fixture(scope="module")

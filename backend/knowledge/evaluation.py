@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         weights, key = tune(index, collected)
         print(f"best weights: {weights} (worst hit@1, sum hit@1, sum MRR: {key})")
     print(TABLE_HEADER)
-    gate = Gate(settings.knowledge_score_threshold, settings.knowledge_background_weight)
+    gate = Gate.from_settings(settings)
     if args.tune:
         gate, gap = tune_gate(index, collected, weights)
         print(f"best gate: {gate} (gap between evaluation and unrelated questions: {gap})")

@@ -85,7 +85,10 @@ def guide_signals(signals: Signals, candidate: Candidate) -> tuple[float, ...]:
 
 def feature_rows(signals: Signals, candidates: list[Candidate]) -> list[tuple[float, ...]]:
     """One row per candidate: each signal standardized over the candidates."""
-    raw = [guide_signals(signals, candidate) for candidate in candidates]
+    return _standardized_rows([guide_signals(signals, candidate) for candidate in candidates])
+
+
+def _standardized_rows(raw: list[tuple[float, ...]]) -> list[tuple[float, ...]]:
     columns = [standardized(list(column)) for column in zip(*raw, strict=True)]
     return list(zip(*columns, strict=True))
 
@@ -96,15 +99,15 @@ def rank_guides(
     if not candidates:
         return []
     weight_of = astuple(weights)
+    raw = [guide_signals(signals, candidate) for candidate in candidates]
     ranked = []
-    for candidate, row in zip(candidates, feature_rows(signals, candidates), strict=True):
-        raw = guide_signals(signals, candidate)
+    for candidate, own, row in zip(candidates, raw, _standardized_rows(raw), strict=True):
         ranked.append(
             RankedGuide(
                 topic=candidate.topic,
                 fused=fsum(w * value for w, value in zip(weight_of, row, strict=True)),
                 passage_id=best_passage(signals, candidate),
-                similarity=max(raw[0], raw[1], raw[2]),
+                similarity=max(own[0], own[1], own[2]),  # dense: passage, card, question
             )
         )
     ranked.sort(key=lambda guide: -guide.fused)

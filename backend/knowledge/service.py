@@ -42,6 +42,10 @@ class Gate:
     threshold: float
     background_weight: float
 
+    @classmethod
+    def from_settings(cls, settings) -> Gate:
+        return cls(settings.knowledge_score_threshold, settings.knowledge_background_weight)
+
     def admits(self, similarity: float, background: float) -> bool:
         return similarity - self.background_weight * background >= self.threshold
 

@@ -89,18 +89,13 @@ def ingest(
         hashes_by_source.setdefault(meta["source"], set()).add(version)
         ids_by_source.setdefault(meta["source"], []).append(chunk_id)
 
+    def stale_in_store(source: str, content_hash: str) -> bool:
+        return hashes_by_source.get(source) != {f"{content_hash}/{INDEX_VERSION}"}
+
     articles = ArticleLoader(articles_dir).articles()
-    changed = [
-        a
-        for a in articles
-        if hashes_by_source.get(a.source) != {f"{a.content_hash}/{INDEX_VERSION}"}
-    ]
+    changed = [a for a in articles if stale_in_store(a.source, a.content_hash)]
     backgrounds = _backgrounds(background_dir)
-    changed_backgrounds = [
-        b
-        for b in backgrounds
-        if hashes_by_source.get(b.source) != {f"{b.content_hash}/{INDEX_VERSION}"}
-    ]
+    changed_backgrounds = [b for b in backgrounds if stale_in_store(b.source, b.content_hash)]
     current = {a.source for a in articles} | {b.source for b in backgrounds}
     changed_sources = {a.source for a in changed} | {b.source for b in changed_backgrounds}
     stale = [s for s in ids_by_source if s not in current or s in changed_sources]

@@ -50,7 +50,7 @@ def search(
         language=language.value,
         persist_directory=settings.knowledge_store_dir,
         k=settings.knowledge_top_k,
-        gate=service.Gate(settings.knowledge_score_threshold, settings.knowledge_background_weight),
+        gate=service.Gate.from_settings(settings),
     )
     generated = None
     if settings.knowledge_chat_provider and settings.knowledge_chat_model and answer.passages:
